@@ -17,6 +17,12 @@ def _placeholder(name: str, what: str, issue: str) -> click.Command:
     return command
 
 
-session = _placeholder("session", "headless sessions from a terminal", "live session")
-relay = _placeholder("relay", "the cloud relay", "fleet sync")
-bench = _placeholder("bench", "benchmarks", "benchmark")
+PLACEHOLDERS = [
+    _placeholder("run", "the appliance: camera, pacing, sessions, web app", "live session"),
+    _placeholder("analyze", "breath analysis of a video file", "breath estimator"),
+    _placeholder("session", "headless sessions from a terminal", "live session"),
+    _placeholder("patterns", "breathing patterns", "foundation"),
+    _placeholder("config", "configuration check and show", "foundation"),
+    _placeholder("relay", "the cloud relay", "fleet sync"),
+    _placeholder("bench", "benchmarks", "benchmark"),
+]

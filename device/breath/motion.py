@@ -1,0 +1,181 @@
+"""Breathing displacement from image motion inside a region of interest.
+
+Landmarks jitter by about as much as breathing moves the body, so they only *place* the region;
+the signal comes from sub-pixel image registration inside it. Each frame's ROI patch is aligned
+to a reference patch (the key) by Lucas–Kanade for a 2-D translation with a gain/offset
+normalisation (lighting drift and flicker cancel out). Displacement is measured against the key,
+not frame to frame, so noise does not random-walk; when the key is renewed, the offset measured at
+that moment is carried over, so the output has no steps.
+
+Output units are pixels normalised to a person whose shoulders are ``REFERENCE_WIDTH`` px apart,
+so amplitude does not depend on how far the person sits. Up (inhale) is positive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+REFERENCE_WIDTH = 200.0  # shoulder width (px) that displacement is normalised to
+WORK_WIDTH = 128.0  # ROI width (px) the registration runs at; bigger ROIs are downscaled
+
+
+@dataclass
+class MotionSample:
+    """One frame's measurement inside the ROI."""
+
+    displacement: float | None  # vertical, normalised px, up positive; None when lost
+    dx: float  # horizontal shift versus the key (normalised px): body motion, not breath
+    speed: float  # frame-to-frame motion (normalised px/s) beyond what breathing does
+    residual: float  # 0..1, misfit after alignment; high = appearance changed (turned, left)
+    valid: bool
+
+
+@dataclass
+class Roi:
+    """Where to look: a box in frame pixels, a weight mask over it, and the person's scale."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale_px: float  # the person's shoulder width in frame pixels
+    mask: np.ndarray | None = None  # float32 (y1-y0, x1-x0), 0 where to ignore (the head)
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x0 + self.x1 - 1) / 2.0, (self.y0 + self.y1 - 1) / 2.0)
+
+
+class RoiMotion:
+    """Tracks vertical displacement of one ROI against a renewable key patch.
+
+    Call :meth:`reset` with a new ROI whenever landmarks re-place it; displacement continues
+    from where it was, so a re-placement never shows as a step.
+    """
+
+    def __init__(self, key_max_shift: float = 1.5, key_max_age_s: float = 6.0,
+                 iterations: int = 4) -> None:
+        self.key_max_shift = key_max_shift  # work px before the key is renewed
+        self.key_max_age_s = key_max_age_s
+        self.iterations = iterations
+        self.roi: Roi | None = None
+        self._offset = 0.0  # displacement (normalised px, up positive) at the current key
+        self._key: np.ndarray | None = None
+        self._key_t = 0.0
+        self._p = np.zeros(2)  # current shift (work px) of the patch versus the key
+        self._last_t: float | None = None
+        self._last_value: float | None = None
+        self._scale = 1.0  # work px per frame px
+        self._size = (0, 0)
+        self._center = (0.0, 0.0)
+
+    # -- placement -------------------------------------------------------------------------
+    def reset(self, roi: Roi | None) -> None:
+        """Use ``roi`` from the next frame on (None: stop measuring)."""
+        self.roi = roi
+        if self._last_value is not None:
+            self._offset = self._last_value
+        self._key = None
+        self._p = np.zeros(2)
+        self._last_t = None
+
+    # -- measuring -------------------------------------------------------------------------
+    def update(self, t: float, gray: np.ndarray) -> MotionSample:
+        """Measure the ROI in ``gray`` (the whole frame, uint8 or float32)."""
+        roi = self.roi
+        if roi is None or roi.width < 8 or roi.height < 8:
+            return MotionSample(None, 0.0, 0.0, 1.0, False)
+        if self._key is None:
+            self._start_key(t, gray, roi)
+            self._last_t, self._last_value = t, self._offset
+            return MotionSample(self._offset, 0.0, 0.0, 0.0, True)
+
+        residual = self._align(gray)
+        norm = REFERENCE_WIDTH / (roi.scale_px * self._scale)
+        value = self._offset - float(self._p[1]) * norm
+        if not np.isfinite(value):
+            return MotionSample(None, 0.0, 0.0, 1.0, False)
+        speed = 0.0
+        if self._last_t is not None and t > self._last_t:
+            speed = abs(value - self._last_value) / (t - self._last_t)
+        self._last_t, self._last_value = t, value
+        sample = MotionSample(value, float(self._p[0]) * norm, speed, residual, True)
+        if abs(self._p[1]) > self.key_max_shift or t - self._key_t > self.key_max_age_s:
+            self._offset = value
+            self._start_key(t, gray, roi)
+        return sample
+
+    def _patch(self, gray: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """The work-scale patch whose centre is moved by ``shift`` work px."""
+        w, h = self._size
+        cx, cy = self._center
+        s = self._scale
+        if s == 1.0:
+            center = (cx + shift[0], cy + shift[1])
+            patch = cv2.getRectSubPix(gray, (w, h), center, patchType=cv2.CV_32F)
+        else:
+            big = (int(round(w / s)), int(round(h / s)))
+            center = (cx + shift[0] / s, cy + shift[1] / s)
+            patch = cv2.getRectSubPix(gray, big, center, patchType=cv2.CV_32F)
+            patch = cv2.resize(patch, (w, h), interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(patch, (5, 5), 1.0)
+
+    def _start_key(self, t: float, gray: np.ndarray, roi: Roi) -> None:
+        self._scale = min(1.0, WORK_WIDTH / max(roi.width, 1))
+        self._size = (max(8, int(round(roi.width * self._scale))),
+                      max(8, int(round(roi.height * self._scale))))
+        self._center = roi.center
+        key = self._patch(gray, np.zeros(2))
+        weights = np.ones_like(key)
+        if roi.mask is not None:
+            weights = cv2.resize(roi.mask.astype(np.float32), self._size,
+                                 interpolation=cv2.INTER_AREA)
+        mean, std = _weighted_stats(key, weights)
+        key = (key - mean) / std
+        gx = cv2.Sobel(key, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+        gy = cv2.Sobel(key, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+        hessian = np.array([[np.sum(weights * gx * gx), np.sum(weights * gx * gy)],
+                            [np.sum(weights * gx * gy), np.sum(weights * gy * gy)]])
+        hessian += np.eye(2) * 1e-6 * max(np.trace(hessian), 1e-9)
+        self._key, self._gx, self._gy, self._w = key, gx * weights, gy * weights, weights
+        self._wsum = float(np.sum(weights)) or 1.0
+        self._hinv = np.linalg.inv(hessian)
+        self._key_t = t
+        self._p = np.zeros(2)
+
+    def _align(self, gray: np.ndarray) -> float:
+        """Inverse-compositional Lucas–Kanade for a translation; returns the residual 0..1."""
+        p = self._p.copy()
+        error = None
+        for _ in range(self.iterations):
+            patch = self._patch(gray, p)
+            mean, std = _weighted_stats(patch, self._w)
+            error = (patch - mean) / std - self._key
+            step = self._hinv @ np.array([np.sum(self._gx * error), np.sum(self._gy * error)])
+            step = np.clip(step, -2.0, 2.0)
+            p -= step
+            if abs(step[0]) + abs(step[1]) < 1e-3:
+                break
+        self._p = p
+        if error is None:
+            return 1.0
+        # normalised patches have unit variance: a misfit of 1 means no resemblance at all
+        return float(min(1.0, np.sqrt(np.sum(self._w * error * error) / self._wsum) / 2.0))
+
+
+def _weighted_stats(patch: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    total = float(np.sum(weights)) or 1.0
+    mean = float(np.sum(weights * patch)) / total
+    var = float(np.sum(weights * (patch - mean) ** 2)) / total
+    return mean, max(np.sqrt(var), 1e-3)

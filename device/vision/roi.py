@@ -1,0 +1,77 @@
+"""Placing the breathing region of interest from pose landmarks.
+
+The region spans both shoulders and the upper chest: the shoulder line against the background
+and the chest's texture both move with the breath. The head is masked out, because nodding or
+turning it is not breathing.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from device.breath.motion import Roi
+from device.vision.types import (
+    LEFT_EAR,
+    LEFT_SHOULDER,
+    NOSE,
+    RIGHT_EAR,
+    RIGHT_SHOULDER,
+    Landmarks,
+)
+
+MIN_SHOULDER_PX = 24.0  # below this the person is too small to measure
+SIDE_MARGIN = 0.12  # of shoulder width, beyond each shoulder
+ABOVE = 0.40  # of shoulder width, above the shoulder line (the trapezius contour)
+BELOW = 0.45  # of shoulder width, below it (upper chest)
+
+
+def shoulder_width(lm: Landmarks) -> float:
+    return float(np.linalg.norm(lm.xy(LEFT_SHOULDER) - lm.xy(RIGHT_SHOULDER)))
+
+
+def place_roi(lm: Landmarks, frame_shape: tuple[int, ...],
+              min_visibility: float = 0.5) -> Roi | None:
+    """The chest/shoulder box for these landmarks, or None when shoulders are not usable."""
+    height, width = frame_shape[:2]
+    if not (lm.visible(LEFT_SHOULDER, min_visibility) and lm.visible(RIGHT_SHOULDER,
+                                                                     min_visibility)):
+        return None
+    left, right = lm.xy(LEFT_SHOULDER), lm.xy(RIGHT_SHOULDER)
+    sw = shoulder_width(lm)
+    if sw < MIN_SHOULDER_PX:
+        return None
+    cy = (left[1] + right[1]) / 2.0
+    x0 = int(np.floor(min(left[0], right[0]) - SIDE_MARGIN * sw))
+    x1 = int(np.ceil(max(left[0], right[0]) + SIDE_MARGIN * sw))
+    y0 = int(np.floor(cy - ABOVE * sw))
+    y1 = int(np.ceil(cy + BELOW * sw))
+    x0, y0 = max(0, x0), max(0, y0)
+    x1, y1 = min(width, x1), min(height, y1)
+    if x1 - x0 < 0.6 * sw or y1 - y0 < 0.3 * sw:
+        return None  # mostly out of frame
+    mask = np.ones((y1 - y0, x1 - x0), np.float32)
+    _mask_head(mask, lm, sw, (x0, y0))
+    if mask.mean() < 0.3:
+        return None
+    return Roi(x0, y0, x1, y1, scale_px=sw, mask=mask)
+
+
+def _mask_head(mask: np.ndarray, lm: Landmarks, sw: float, origin: tuple[int, int]) -> None:
+    """Zero the head (an ellipse around the nose, reaching below the chin) in ``mask``."""
+    if not lm.visible(NOSE, 0.3):
+        return
+    nose = lm.xy(NOSE)
+    ears = [lm.xy(i) for i in (LEFT_EAR, RIGHT_EAR) if lm.visible(i, 0.3)]
+    face = float(np.linalg.norm(ears[0] - ears[1])) if len(ears) == 2 else 0.0
+    face = max(face, 0.35 * sw)
+    center = (int(round(nose[0] - origin[0])), int(round(nose[1] - origin[1])))
+    axes = (int(round(0.65 * face)), int(round(0.95 * face)))
+    cv2.ellipse(mask, center, axes, 0.0, 0.0, 360.0, 0.0, thickness=-1)
+
+
+def roi_moved(old: Roi, new: Roi, tolerance: float = 0.08) -> bool:
+    """True when the person moved enough (a fraction of shoulder width) to re-place the ROI."""
+    shift = np.hypot(new.center[0] - old.center[0], new.center[1] - old.center[1])
+    return bool(shift > tolerance * old.scale_px
+                or abs(new.scale_px - old.scale_px) > tolerance * old.scale_px)
