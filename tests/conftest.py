@@ -1,0 +1,27 @@
+"""Fixtures shared by every test module: a fresh data dir, a fake clock, mock GPIO."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# gpiozero's own test seam: no Pi pins here, mock PWM-capable pins instead.
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+os.environ.setdefault("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A fresh, empty data directory used by the store and the CLI."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("BREATHE_DATA_DIR", str(path))
+    monkeypatch.delenv("BREATHE_CONFIG", raising=False)
+    return path
+
+
+@pytest.fixture
+def fake_clock():
+    from device.clock import FakeClock
+
+    return FakeClock()
