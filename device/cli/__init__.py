@@ -44,7 +44,18 @@ def main(ctx: click.Context, verbose: int, config_path: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     ctx.obj["verbose"] = verbose
-    setup_logging(verbose)
+    setup_logging(verbose, _configured_level(config_path))
+
+
+def _configured_level(config_path: str | None) -> str | None:
+    """The log level from the config, if it loads; a broken config is reported by the command."""
+    from device.config import load_config
+    from device.errors import ConfigError
+
+    try:
+        return load_config(config_path).device.log_level
+    except ConfigError:
+        return None
 
 
 def _register() -> None:
