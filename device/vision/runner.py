@@ -82,7 +82,9 @@ class ModelRunner:
             self._interp = interpreter_cls(model_path=str(path), num_threads=threads)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"model file {path} cannot be loaded by the interpreter: {exc}") from exc
+            raise ModelError(
+                f"model file {path} cannot be loaded by the interpreter: {exc}"
+            ) from exc
         self.path = path
         self.inputs = [TensorInfo.from_details(d) for d in self._interp.get_input_details()]
         self.outputs = [TensorInfo.from_details(d) for d in self._interp.get_output_details()]
