@@ -28,7 +28,7 @@ class BreathReading:
 
 @dataclass
 class BreathEvent:
-    """A breath boundary, timed when it happened (``t``) though confirmed later (``confirmed_at``)."""
+    """A breath boundary, timed when it happened (``t``), confirmed later (``confirmed_at``)."""
 
     kind: Literal["inhale_start", "exhale_start", "hold_start", "hold_end"]
     t: float

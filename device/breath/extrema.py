@@ -1,0 +1,251 @@
+"""Segment a smoothed breathing signal into strokes, turning points and holds, causally.
+
+Two views of the same signal, each doing what it is good at:
+
+* the live phase follows the velocity and is sticky: it turns to exhale only when the
+  velocity leaves the dead band downwards (and to inhale upwards), so a slow turn never
+  flickers; a still stretch longer than ``hold_s`` becomes a hold, dated from when it began;
+* breath boundaries come from extrema with hysteresis: a peak counts only once the smoothed
+  signal has fallen ``h`` (a fraction of the recent depth) below it, so noise and drift in a
+  long hold cannot make breaths. A confirmed extremum is dated when the movement turned: the
+  end of a hold if one sat on it (box breathing starts its inhale when the hold ends), else
+  the top of the smooth turn.
+
+Every time this module reports is corrected for the smoother's lag (``ydelay`` for the signal,
+``vdelay`` for the velocity, passed in with each sample because the velocity filter adapts).
+The tracker never looks ahead: all state is in the instance.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from device.breath.types import BreathEvent
+
+INHALE, EXHALE, HOLD = "inhale", "exhale", "hold"
+
+
+@dataclass
+class Extremum:
+    """A confirmed turning point: ``kind`` "peak" (exhale starts) or "trough" (inhale starts)."""
+
+    kind: str
+    t: float  # when the movement turned (lag-corrected)
+    value: float
+    swing: float | None  # depth from the previous opposite extremum (None: unknown)
+    speed: float  # fastest |velocity| in the stroke that led here
+    stroke_s: float | None  # how long that stroke moved (holds excluded), None: unknown
+    held: float  # seconds of hold sitting on this turn (0: a smooth turn)
+    confirmed_at: float
+    flips: int = 1  # live phase reversals since the previous extremum (1 expected)
+
+
+@dataclass
+class Hold:
+    start: float
+    end: float | None = None
+
+
+class StrokeTracker:
+    """Live phase, holds and confirmed extrema from smoothed samples."""
+
+    def __init__(self, fps: float, edge_s: float = 0.5, creep_s: float = 1.0) -> None:
+        self.edge_s = edge_s
+        self.fps = fps
+        self._level_alpha = 1.0 / (2.0 * fps)  # hold level: 2 s running mean
+        self._recent: deque[float] = deque(maxlen=max(2, round(creep_s * fps) + 1))
+        self.events: list[BreathEvent] = []
+        self.holds: list[Hold] = []
+        self.extrema: deque[Extremum] = deque(maxlen=8)
+        self._last_t: float | None = None
+        self.reset(None)
+
+    def reset(self, t: float | None) -> None:
+        """Start over after a gap or a disturbance: no direction, no phase, hold closed."""
+        if self.holds and self.holds[-1].end is None and self._last_t is not None:
+            self.holds[-1].end = self._last_t
+            self.events.append(BreathEvent("hold_end", self._last_t, self._last_t))
+        self.t0 = t
+        self.direction = 0  # +1 rising (tracking a peak), -1 falling, 0 not yet known
+        self.ext_val = 0.0
+        self.ext_t = 0.0
+        self.lo = self.hi = None
+        self.lo_t = self.hi_t = 0.0
+        self.prev_ext: Extremum | None = None
+        self.stroke_speed = 0.0
+        self.phase: str | None = None
+        self.last_dir = 0  # direction of the last movement: +1 up, -1 down
+        self.flips = 0  # changes of direction since the last confirmed extremum
+        self.move = 0  # velocity state: +1, -1, 0 (inside the band)
+        self.move_t = 0.0
+        self.move_y = 0.0
+        self.dwell_t: float | None = None  # start of the current still stretch (blips merged)
+        self.dwells: deque[tuple[float, float, bool]] = deque(maxlen=4)  # (start, end, hold?)
+        self.in_hold = False
+        self.level = 0.0  # the signal's resting level during a hold
+        self.last_confirm = t
+        self._recent.clear()
+
+    @property
+    def hold_since(self) -> float | None:
+        """Lag-corrected start of the hold in progress, or None."""
+        return self.holds[-1].start if self.in_hold and self.holds else None
+
+    def step(self, t: float, y: float, ydelay: float, v: float, vdelay: float, up: float,
+             down: float, h: float, blip: float, hold_s: float, creep: float,
+             leave: float) -> Extremum | None:
+        """Advance one sample; return an extremum if one was confirmed now.
+
+        ``creep``: how far the signal may move within ``creep_s`` and still be holding (a
+        slow exhale tail creeps further and is still an exhale). ``leave``: how far from its
+        resting level the signal must go to end a hold (seen sooner than by the velocity,
+        because the level of a hold is known precisely).
+        """
+        if self.t0 is None:
+            self.reset(t)
+            self.move_y = y
+        self._last_t = t
+        self._h = h
+        self._recent.append(y)
+        if self.in_hold and self._leave_hold(t, y, ydelay, leave):
+            return self._extremum_step(t, y, ydelay, v)
+        self._phase_step(t, y, v, vdelay, up, down, blip, hold_s, creep)
+        return self._extremum_step(t, y, ydelay, v)
+
+    # ---- live phase and holds ----------------------------------------------------------
+
+    def _phase_step(self, t: float, y: float, v: float, vdelay: float, up: float, down: float,
+                    blip: float, hold_s: float, creep: float) -> None:
+        state = 1 if v > up else -1 if v < -down else 0
+        tc = t - vdelay
+        if state != self.move:
+            self.move, self.move_t, self.move_y = state, tc, y
+        if state == 0:
+            if self.dwell_t is None:
+                self.dwell_t = tc
+            if (not self.in_hold and tc - self.dwell_t >= hold_s
+                    and abs(y - self._recent[0]) <= creep):
+                self.in_hold = True
+                self.level = sum(self._recent) / len(self._recent)
+                self.holds.append(Hold(self.dwell_t))
+                self.events.append(BreathEvent("hold_start", self.dwell_t, t))
+            if self.in_hold:
+                self.phase = HOLD
+            return
+        # Moving: say so at once (low lag) — except in a hold, which ends only once the
+        # movement has carried ``blip`` far (or the signal left its level, see _leave_hold),
+        # so a noise blip inside a hold neither splits, ends nor flickers it.
+        carried = abs(y - self.move_y) >= blip
+        if self.in_hold and not carried:
+            return
+        if state != self.last_dir and self.phase in (INHALE, EXHALE):
+            self.flips += 1  # a reversal straight from moving
+        self.phase = INHALE if state > 0 else EXHALE
+        self.last_dir = state
+        if carried and self.dwell_t is not None:
+            self.dwells.append((self.dwell_t, self.move_t, self.in_hold))
+            if self.in_hold:
+                self.holds[-1].end = self.move_t
+                self.in_hold = False
+                self.events.append(BreathEvent("hold_end", self.move_t, t))
+            self.dwell_t = None
+
+    def _end_hold_now(self, t: float, y: float, ydelay: float) -> None:
+        """A turn was confirmed inside a "hold" the level test never saw end: the signal slid
+        away slowly, so it was a slow turn, not a hold. Close it and forget it as a hold."""
+        if self.in_hold:
+            self._leave_hold(t, y, ydelay, 0.0)
+            start, end, _ = self.dwells.pop()
+            self.dwells.append((start, end, False))
+            self.holds.pop()
+
+    def _leave_hold(self, t: float, y: float, ydelay: float, leave: float) -> bool:
+        """End the hold if the signal has left its resting level; True if it did."""
+        dev = y - self.level
+        if abs(dev) < leave or dev == 0.0:
+            self.level += self._level_alpha * dev
+            return False
+        # the departure began when the signal was last near the level
+        back = 0
+        for k, old in enumerate(reversed(self._recent)):
+            if abs(old - self.level) <= leave / 3.0:
+                back = k
+                break
+        else:
+            back = len(self._recent) - 1
+        end = t - ydelay - back / self.fps
+        state = 1 if dev > 0 else -1
+        self.phase = INHALE if state > 0 else EXHALE
+        self.last_dir = state
+        self.move, self.move_t, self.move_y = state, end, y
+        self.dwells.append((self.holds[-1].start, end, True))
+        self.holds[-1].end = end
+        self.in_hold = False
+        self.dwell_t = None
+        self.events.append(BreathEvent("hold_end", end, t))
+        return True
+
+    # ---- extrema -----------------------------------------------------------------------
+
+    def _extremum_step(self, t: float, y: float, ydelay: float, v: float) -> Extremum | None:
+        tc = t - ydelay
+        if self.direction == 0:
+            return self._first_stroke(t, tc, y)
+        if self.direction > 0:
+            self.stroke_speed = max(self.stroke_speed, v)
+            if y > self.ext_val:
+                self.ext_val, self.ext_t = y, tc
+            elif self.ext_val - y >= self._h:
+                self._end_hold_now(t, y, ydelay)
+                return self._confirm("peak", t, tc, y)
+        else:
+            self.stroke_speed = max(self.stroke_speed, -v)
+            if y < self.ext_val:
+                self.ext_val, self.ext_t = y, tc
+            elif y - self.ext_val >= self._h:
+                self._end_hold_now(t, y, ydelay)
+                return self._confirm("trough", t, tc, y)
+        return None
+
+    _h = 0.0
+
+    def _first_stroke(self, t: float, tc: float, y: float) -> Extremum | None:
+        if self.lo is None or y < self.lo:
+            self.lo, self.lo_t = y, tc
+        if self.hi is None or y > self.hi:
+            self.hi, self.hi_t = y, tc
+        start = self.t0 if self.t0 is not None else t
+        if y - self.lo >= self._h:
+            self.ext_val, self.ext_t = self.lo, self.lo_t
+            return self._confirm("trough", t, tc, y, boundary=self.lo_t - start < self.edge_s)
+        if self.hi - y >= self._h:
+            self.ext_val, self.ext_t = self.hi, self.hi_t
+            return self._confirm("peak", t, tc, y, boundary=self.hi_t - start < self.edge_s)
+        return None
+
+    def _confirm(self, kind: str, t: float, tc: float, y: float,
+                 boundary: bool = False) -> Extremum | None:
+        """The stroke turned at ``ext_t``; date the turn, flip direction, maybe report it."""
+        turn, held = self.ext_t, 0.0
+        for start, end, was_hold in self.dwells:
+            if was_hold and start - 0.5 <= self.ext_t <= end + 0.5:
+                turn, held = end, end - start
+        prev = self.prev_ext
+        swing = None if prev is None else abs(self.ext_val - prev.value)
+        stroke_s = None if prev is None else max(0.0, turn - held - prev.t)
+        ext = Extremum(kind, turn, self.ext_val, swing, self.stroke_speed, stroke_s, held, t,
+                       self.flips)
+        self.flips = 0
+        self.prev_ext = ext
+        self.direction = 1 if kind == "trough" else -1
+        self.ext_val, self.ext_t = y, tc
+        self.stroke_speed = 0.0
+        self.last_confirm = t
+        if boundary:
+            ext.swing = None
+            return None
+        self.extrema.append(ext)
+        self.events.append(BreathEvent("inhale_start" if kind == "trough" else "exhale_start",
+                                       turn, t))
+        return ext
