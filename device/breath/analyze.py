@@ -108,7 +108,7 @@ def analyze_source(source: FrameSource, pipeline: BreathPipeline, path: str = ""
 
 def open_video(path: str | Path) -> FrameSource:
     """Open a video file for analysis; bad paths are BadInput (exit 2), not crashes."""
-    from device.camera.opencv_source import OpenCVSource
+    from device.camera.opencv_source import VideoFileSource
 
     p = Path(path)
     if not p.exists():
@@ -116,7 +116,7 @@ def open_video(path: str | Path) -> FrameSource:
     if p.is_dir():
         raise BadInput(f"{p}: is a directory, not a video file")
     try:
-        return OpenCVSource.from_file(p)
+        return VideoFileSource(p)
     except SourceError as exc:
         raise BadInput(str(exc)) from exc
 

@@ -60,6 +60,7 @@ class EstimatorSettings:
     noise_k_v: float = 1.5  # dead-band floor in noise stds of the velocity
     leave_k: float = 4.0  # a hold ends this many noise stds from its resting level
     min_quality: float = 0.3  # below this quality no rate is shown
+    remove_steps: bool = True  # off when the front end cannot make steps (key-chained motion)
 
 
 class BreathEstimator:
@@ -117,7 +118,7 @@ class BreathEstimator:
             return BreathReading(t, None, None, 0.0, None, present=True, still=False)
         if self._restart:
             self._start_over(t, x)
-        still = not self._remove_step(x)
+        still = not self._remove_step(x) if self.cfg.remove_steps else True
         self._n_still += still
         return self._step(t, x + self._offset, still)
 

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 REFERENCE_WIDTH = 200.0  # shoulder width (px) that displacement is normalised to
-WORK_WIDTH = 128.0  # ROI width (px) the registration runs at; bigger ROIs are downscaled
+WORK_WIDTH = 112.0  # ROI width (px) the registration runs at; bigger ROIs are downscaled
 
 
 @dataclass
@@ -58,18 +58,22 @@ class Roi:
 
 
 class RoiMotion:
-    """Tracks vertical displacement of one ROI against a renewable key patch.
+    """Tracks the displacement of one ROI against a renewable key patch.
 
     Call :meth:`reset` with a new ROI whenever landmarks re-place it; displacement continues
-    from where it was, so a re-placement never shows as a step.
+    from where it was, so a re-placement never shows as a step. Each frame the region (plus a
+    margin) is cropped, converted to grey, scaled to ``work_width`` and blurred once; the
+    Lucas–Kanade iterations then run on that small image.
     """
 
     def __init__(self, key_max_shift: float = 1.5, key_max_age_s: float = 6.0,
-                 iterations: int = 4) -> None:
+                 iterations: int = 3, work_width: float = WORK_WIDTH) -> None:
         self.key_max_shift = key_max_shift  # work px before the key is renewed
         self.key_max_age_s = key_max_age_s
         self.iterations = iterations
+        self.work_width = work_width
         self.roi: Roi | None = None
+        self.texture = 0.0  # weakest gradient energy per pixel of the key (grey levels²)
         self._offset = 0.0  # displacement (normalised px, up positive) at the current key
         self._key: np.ndarray | None = None
         self._key_t = 0.0
@@ -78,7 +82,6 @@ class RoiMotion:
         self._last_value: float | None = None
         self._scale = 1.0  # work px per frame px
         self._size = (0, 0)
-        self._center = (0.0, 0.0)
 
     # -- placement -------------------------------------------------------------------------
     def reset(self, roi: Roi | None) -> None:
@@ -91,17 +94,18 @@ class RoiMotion:
         self._last_t = None
 
     # -- measuring -------------------------------------------------------------------------
-    def update(self, t: float, gray: np.ndarray) -> MotionSample:
-        """Measure the ROI in ``gray`` (the whole frame, uint8 or float32)."""
+    def update(self, t: float, image: np.ndarray) -> MotionSample:
+        """Measure the ROI in ``image`` (the whole frame, BGR or grey)."""
         roi = self.roi
         if roi is None or roi.width < 8 or roi.height < 8:
             return MotionSample(None, 0.0, 0.0, 1.0, False)
         if self._key is None:
-            self._start_key(t, gray, roi)
+            self._start_key(t, image, roi)
             self._last_t, self._last_value = t, self._offset
             return MotionSample(self._offset, 0.0, 0.0, 0.0, True)
 
-        residual = self._align(gray)
+        work, center = self._work(image, roi)
+        residual = self._align(work, center)
         norm = REFERENCE_WIDTH / (roi.scale_px * self._scale)
         value = self._offset - float(self._p[1]) * norm
         if not np.isfinite(value):
@@ -113,30 +117,47 @@ class RoiMotion:
         sample = MotionSample(value, float(self._p[0]) * norm, speed, residual, True)
         if abs(self._p[1]) > self.key_max_shift or t - self._key_t > self.key_max_age_s:
             self._offset = value
-            self._start_key(t, gray, roi)
+            self._start_key(t, image, roi, work, center)
         return sample
 
-    def _patch(self, gray: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """The work-scale patch whose centre is moved by ``shift`` work px."""
-        w, h = self._size
-        cx, cy = self._center
+    def _work(self, image: np.ndarray, roi: Roi) -> tuple[np.ndarray, tuple[float, float]]:
+        """The region plus a margin, grey, at work scale, blurred; and the ROI centre in it."""
         s = self._scale
-        if s == 1.0:
-            center = (cx + shift[0], cy + shift[1])
-            patch = cv2.getRectSubPix(gray, (w, h), center, patchType=cv2.CV_32F)
-        else:
-            big = (int(round(w / s)), int(round(h / s)))
-            center = (cx + shift[0] / s, cy + shift[1] / s)
-            patch = cv2.getRectSubPix(gray, big, center, patchType=cv2.CV_32F)
-            patch = cv2.resize(patch, (w, h), interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(patch, (5, 5), 1.0)
+        margin = int(np.ceil((self.key_max_shift + 4.0) / s)) + 2
+        height, width = image.shape[:2]
+        x0, y0 = max(0, roi.x0 - margin), max(0, roi.y0 - margin)
+        x1, y1 = min(width, roi.x1 + margin), min(height, roi.y1 + margin)
+        crop = image[y0:y1, x0:x1]
+        if crop.ndim == 3:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        crop = crop.astype(np.float32)
+        # Halve with pyrDown (a fixed Gaussian, so a shift stays a shift at every sub-pixel
+        # phase; an arbitrary-ratio resize biases sub-pixel motion by ~0.2 px).
+        while s < 1.0 and crop.shape[1] >= 16:
+            crop = cv2.pyrDown(crop)
+            s *= 2.0
+        crop = cv2.GaussianBlur(crop, (5, 5), 1.0)
+        s = self._scale
+        cx, cy = roi.center
+        # pyrDown maps pixel centre i to (i - 0.5) / 2 + ... : centres stay at i / 2 exactly
+        return crop, ((cx - x0) * s, (cy - y0) * s)
 
-    def _start_key(self, t: float, gray: np.ndarray, roi: Roi) -> None:
-        self._scale = min(1.0, WORK_WIDTH / max(roi.width, 1))
-        self._size = (max(8, int(round(roi.width * self._scale))),
-                      max(8, int(round(roi.height * self._scale))))
-        self._center = roi.center
-        key = self._patch(gray, np.zeros(2))
+    def _patch(self, work: np.ndarray, center: tuple[float, float],
+               shift: np.ndarray) -> np.ndarray:
+        """The key-sized patch of ``work`` whose centre is moved by ``shift`` work px."""
+        return cv2.getRectSubPix(work, self._size, (center[0] + shift[0], center[1] + shift[1]))
+
+    def _start_key(self, t: float, image: np.ndarray, roi: Roi,
+                   work: np.ndarray | None = None, center=None) -> None:
+        scale = 1.0
+        while roi.width * scale > self.work_width:
+            scale /= 2.0
+        if work is None or scale != self._scale:
+            self._scale = scale
+            work, center = self._work(image, roi)
+        self._size = (max(8, int(round(roi.width * scale))),
+                      max(8, int(round(roi.height * scale))))
+        key = self._patch(work, center, np.zeros(2))
         weights = np.ones_like(key)
         if roi.mask is not None:
             weights = cv2.resize(roi.mask.astype(np.float32), self._size,
@@ -147,25 +168,27 @@ class RoiMotion:
         gy = cv2.Sobel(key, cv2.CV_32F, 0, 1, ksize=3) / 8.0
         hessian = np.array([[np.sum(weights * gx * gx), np.sum(weights * gx * gy)],
                             [np.sum(weights * gx * gy), np.sum(weights * gy * gy)]])
+        self._wsum = float(np.sum(weights)) or 1.0
+        # weakest gradient direction, in grey levels per pixel (squared): 0 on a plain wall
+        self.texture = float(np.linalg.eigvalsh(hessian)[0]) / self._wsum * std * std
         hessian += np.eye(2) * 1e-6 * max(np.trace(hessian), 1e-9)
         self._key, self._gx, self._gy, self._w = key, gx * weights, gy * weights, weights
-        self._wsum = float(np.sum(weights)) or 1.0
         self._hinv = np.linalg.inv(hessian)
         self._key_t = t
         self._p = np.zeros(2)
 
-    def _align(self, gray: np.ndarray) -> float:
+    def _align(self, work: np.ndarray, center: tuple[float, float]) -> float:
         """Inverse-compositional Lucas–Kanade for a translation; returns the residual 0..1."""
         p = self._p.copy()
         error = None
         for _ in range(self.iterations):
-            patch = self._patch(gray, p)
+            patch = self._patch(work, center, p)
             mean, std = _weighted_stats(patch, self._w)
             error = (patch - mean) / std - self._key
             step = self._hinv @ np.array([np.sum(self._gx * error), np.sum(self._gy * error)])
             step = np.clip(step, -2.0, 2.0)
             p -= step
-            if abs(step[0]) + abs(step[1]) < 1e-3:
+            if abs(step[0]) + abs(step[1]) < 2e-3:
                 break
         self._p = p
         if error is None:

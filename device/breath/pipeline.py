@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from device.breath.estimator import BreathEstimator
+from device.breath.estimator import BreathEstimator, EstimatorSettings
 from device.breath.motion import MotionSample, Roi, RoiMotion
 from device.breath.types import BreathEvent, BreathReading
-from device.vision.roi import place_roi, roi_moved
+from device.vision.roi import background_roi, place_roi, roi_moved
 from device.vision.types import LandmarkBackend, Landmarks
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 SIDEWAYS_SPEED = 12.0  # px/s of horizontal motion: breathing has almost none
 MISFIT = 0.45  # residual above this: the region no longer looks like the key (turned, left)
 SIDEWAYS_SHIFT = 6.0  # px of horizontal drift against the key: re-place the region
+MIN_TEXTURE = 2.0  # grey levels² per px: less, and the background cannot show camera shake
+BACKGROUND_MISFIT = 0.3  # above this the background changed (someone walked by): ignore it
+DX_SMOOTHING_S = 0.3  # horizontal motion is judged on this time scale (shake is faster)
 
 
 @dataclass
@@ -62,8 +65,14 @@ class BreathPipeline:
         self.fps = fps
         self.refresh_s = refresh_s
         self.absent_retry_s = absent_retry_s
-        self.estimator = estimator or BreathEstimator(fps=fps)
+        # The motion measure is chained across keys and re-placements, so it cannot jump:
+        # the estimator need not look for steps (it would mistake shake for them).
+        self.estimator = estimator or BreathEstimator(
+            fps=fps, settings=EstimatorSettings(remove_steps=False))
         self.motion = RoiMotion()
+        self.background = RoiMotion(work_width=160, key_max_shift=3.0)
+        self._shake = (0.0, 0.0)  # last trusted background (dy, dx), held when untrusted
+        self._dx_slow = 0.0
         self.stats = PipelineStats()
         self.landmarks: Landmarks | None = None
         self._next_landmarks = 0.0
@@ -75,11 +84,12 @@ class BreathPipeline:
             self._refresh_landmarks(t, image_bgr)
 
         started = time.perf_counter()
-        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-        sample = self.motion.update(t, gray)
+        sample = self._compensate(t, self.motion.update(t, image_bgr), image_bgr)
         self.stats.motion_s += time.perf_counter() - started
 
-        moving = sample.valid and (abs(sample.dx) > SIDEWAYS_SHIFT
+        alpha = min(1.0, 1.0 / (self.fps * DX_SMOOTHING_S))
+        self._dx_slow += alpha * (sample.dx - self._dx_slow)
+        moving = sample.valid and (abs(self._dx_slow) > SIDEWAYS_SHIFT
                                    or sample.residual > MISFIT)
         if moving:
             # The person moved (or turned): distrust the next moments and re-place soon.
@@ -88,7 +98,7 @@ class BreathPipeline:
         if self.motion.roi is not None:
             self.stats.person_frames += 1
         valid = sample.valid and not moving and t >= self._unsettled_until
-        body_motion = abs(sample.dx) / SIDEWAYS_SHIFT + sample.residual / MISFIT
+        body_motion = abs(self._dx_slow) / SIDEWAYS_SHIFT + sample.residual / MISFIT
 
         started = time.perf_counter()
         reading = self.estimator.update(t, sample.displacement if valid else None, valid,
@@ -97,13 +107,33 @@ class BreathPipeline:
         return PipelineOutput(reading, sample, self.estimator.pop_events(), self.motion.roi,
                               self.landmarks)
 
+    def _compensate(self, t: float, sample: MotionSample, image_bgr: np.ndarray) -> MotionSample:
+        """Subtract camera shake, measured on the background, from the person's motion."""
+        if self.background.roi is None or not sample.valid:
+            return sample
+        bg = self.background.update(t, image_bgr)
+        if (bg.valid and self.background.texture >= MIN_TEXTURE
+                and bg.residual < BACKGROUND_MISFIT):
+            self._shake = (bg.displacement, bg.dx)
+        # An untrusted frame keeps the last trusted shake, so the output never steps.
+        return MotionSample(sample.displacement - self._shake[0], sample.dx - self._shake[1],
+                            sample.speed, sample.residual, sample.valid)
+
+    def _place(self, roi: Roi | None, landmarks: Landmarks | None,
+               shape: tuple[int, ...]) -> None:
+        self.motion.reset(roi)
+        self.background.reset(
+            background_roi(landmarks, shape, roi) if roi is not None and landmarks else None)
+        self._dx_slow = 0.0
+        self.stats.roi_resets += 1
+
     def _refresh_landmarks(self, t: float, image_bgr: np.ndarray) -> None:
         if self.backend is None:
             self._next_landmarks = float("inf")
             return
         started = time.perf_counter()
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        found = self.backend.detect(rgb)
+        found = self.backend.detect(rgb, timestamp=t)
         self.stats.landmark_calls += 1
         self.stats.landmark_s += time.perf_counter() - started
         self.landmarks = found
@@ -112,11 +142,9 @@ class BreathPipeline:
         if roi is None:
             if current is not None:
                 log.debug("t=%.2f person lost; region cleared", t)
-                self.motion.reset(None)
-                self.stats.roi_resets += 1
+                self._place(None, None, image_bgr.shape)
             self._next_landmarks = t + self.absent_retry_s
             return
         if current is None or roi_moved(current, roi) or t < self._unsettled_until + 0.5:
-            self.motion.reset(roi)
-            self.stats.roi_resets += 1
+            self._place(roi, found, image_bgr.shape)
         self._next_landmarks = t + self.refresh_s

@@ -38,7 +38,7 @@ def analyze(ctx: click.Context, video: Path, json_out: Path | None, plot_out: Pa
     try:
         pipeline = BreathPipeline(landmarks, fps=source.stats.fps,
                                   refresh_s=settings.vision.landmark_refresh_s)
-        total = source.stats.frames or None
+        total = getattr(source, "frame_count", None)
         show = sys.stderr.isatty() and json_out != Path("-")
         with click.progressbar(length=total or 0, label="analyzing", file=sys.stderr,
                                hidden=not show) as bar:

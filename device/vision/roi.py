@@ -75,3 +75,22 @@ def roi_moved(old: Roi, new: Roi, tolerance: float = 0.08) -> bool:
     shift = np.hypot(new.center[0] - old.center[0], new.center[1] - old.center[1])
     return bool(shift > tolerance * old.scale_px
                 or abs(new.scale_px - old.scale_px) > tolerance * old.scale_px)
+
+
+def background_roi(lm: Landmarks, frame_shape: tuple[int, ...], person: Roi) -> Roi | None:
+    """The whole frame minus the person: camera shake moves it, breathing does not.
+
+    Returns None when too little background is left to measure.
+    """
+    height, width = frame_shape[:2]
+    sw = person.scale_px
+    xs = lm.points[:, 0]
+    x0 = int(max(0, min(xs.min(), person.x0) - 0.35 * sw))
+    x1 = int(min(width, max(xs.max(), person.x1) + 0.35 * sw))
+    top = lm.xy(NOSE)[1] - 1.0 * sw if lm.visible(NOSE, 0.3) else person.y0 - 0.8 * sw
+    y0 = int(max(0, top))
+    mask = np.ones((height, width), np.float32)
+    mask[y0:, x0:x1] = 0.0
+    if mask.mean() < 0.12:
+        return None
+    return Roi(0, 0, width, height, scale_px=sw, mask=mask)

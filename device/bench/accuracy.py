@@ -1,0 +1,106 @@
+"""Accuracy of the whole breath pipeline over generated videos with exact ground truth.
+
+Each scenario is rendered to an mp4 (cached by its spec), analysed exactly as ``breathe
+analyze`` would, and scored against its truth with :mod:`device.breath.scoring`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+from device.breath.analyze import Analysis, analyze_source
+from device.breath.pipeline import BreathPipeline
+from device.breath.scoring import rate_shown_fraction, score_breaths, score_phase, score_rate
+from device.camera.opencv_source import VideoFileSource
+from device.camera.synth import ScenarioSpec, causal_rate, truth_path, write_video
+
+SETTLE_S = 20.0  # the targets count rate coverage once ~20 s have passed
+
+
+def clip_for(spec: ScenarioSpec, folder: Path) -> tuple[Path, dict]:
+    """The rendered clip and truth for ``spec``, re-rendered only when the spec changed."""
+    digest = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
+    path = Path(folder) / f"{spec.name}-{digest}.mp4"
+    if path.exists() and truth_path(path).exists():
+        return path, json.loads(truth_path(path).read_text())
+    return path, write_video(spec, path)
+
+
+def analyse_clip(path: Path, backend) -> Analysis:
+    source = VideoFileSource(path)
+    try:
+        pipeline = BreathPipeline(backend, fps=source.stats.fps)
+        if hasattr(backend, "reset"):
+            backend.reset()
+        return analyze_source(source, pipeline, str(path))
+    finally:
+        source.close()
+
+
+def score_clip(truth: dict, result: Analysis) -> dict:
+    """One row of the accuracy table (NaN where a measure does not apply)."""
+    est = result.frames
+    tf = truth["frames"]
+    rate = score_rate(tf, est, settle_s=SETTLE_S)
+    # The same against the rate a causal observer could know (mean of the last 4 cycles).
+    known = [dict(f, rate_bpm=r) for f, r in zip(tf, causal_rate(truth), strict=True)]
+    rate_known = score_rate(known, est, settle_s=SETTLE_S)
+    phase = score_phase(tf, est)
+    breaths = score_breaths(truth["breaths"], result.breaths)
+    present = [f for f in tf if f["present"]]
+    row = {
+        "rate_mae": rate["mae"], "within_1": rate["within_1"], "coverage": rate["coverage"],
+        "mae_known": rate_known["mae"], "within_1_known": rate_known["within_1"],
+        "phase": phase["agreement"], "breath_f1": breaths["f1"],
+        "breaths_true": len(truth["breaths"]), "breaths_found": len(result.breaths),
+        "empty_rate_shown": math.nan, "hold_rate_after_12s": math.nan,
+        "fps": result.video["frames"] / result.wall_s if result.wall_s else math.nan,
+    }
+    if not present:
+        row.update(rate_mae=math.nan, within_1=math.nan, coverage=math.nan, phase=math.nan,
+                   mae_known=math.nan, within_1_known=math.nan,
+                   breath_f1=math.nan, empty_rate_shown=rate_shown_fraction(est))
+    holds = [h for h in truth.get("holds", []) if h["end"] - h["start"] >= 20]
+    if holds:
+        shown = [rate_shown_fraction(est, h["start"] + 12, h["end"]) for h in holds]
+        row["hold_rate_after_12s"] = max(shown)
+        inside = [b for b in result.breaths for h in holds
+                  if h["start"] + 1 < b["inhale_start"] < h["end"] - 1]
+        row["breaths_in_hold"] = len(inside)
+    return row
+
+
+def format_table(rows: dict[str, dict]) -> str:
+    cols = [("rate_mae", "MAE", "{:.2f}"), ("within_1", "<=1bpm", "{:.0%}"),
+            ("mae_known", "MAE(k)", "{:.2f}"), ("within_1_known", "<=1(k)", "{:.0%}"),
+            ("coverage", "reading", "{:.0%}"), ("phase", "phase", "{:.0%}"),
+            ("breath_f1", "F1", "{:.2f}"), ("breaths_true", "true", "{}"),
+            ("breaths_found", "found", "{}"), ("empty_rate_shown", "empty", "{:.1%}"),
+            ("hold_rate_after_12s", "hold>12", "{:.0%}"), ("fps", "fps", "{:.0f}")]
+    width = max(len(n) for n in rows) + 2
+    lines = ["scenario".ljust(width) + "".join(h.rjust(9) for _, h, _ in cols)]
+    for name, row in rows.items():
+        cells = []
+        for key, _, fmt in cols:
+            value = row.get(key, math.nan)
+            cells.append(("-" if isinstance(value, float) and math.isnan(value)
+                          else fmt.format(value)).rjust(9))
+        lines.append(name.ljust(width) + "".join(cells))
+    lines.append(_overall(rows, width, cols))
+    return "\n".join(lines)
+
+
+def _overall(rows: dict[str, dict], width: int, cols) -> str:
+    def mean(key: str) -> float:
+        vals = [r[key] for r in rows.values()
+                if isinstance(r.get(key), int | float) and not math.isnan(r[key])]
+        return sum(vals) / len(vals) if vals else math.nan
+
+    cells = []
+    for key, _, fmt in cols:
+        value = mean(key)
+        cells.append(("-" if math.isnan(value) else fmt.format(value)).rjust(9))
+    return "MEAN".ljust(width) + "".join(cells)

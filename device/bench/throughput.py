@@ -1,0 +1,60 @@
+"""How fast ``breathe analyze`` runs, where the time goes, and how much memory it takes."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from device.breath.analyze import analyze_source
+from device.breath.pipeline import BreathPipeline
+from device.camera.opencv_source import VideoFileSource
+
+
+def decode_fps(path: Path) -> float:
+    """Frames per second OpenCV decodes this file at, and nothing else."""
+    capture = cv2.VideoCapture(str(path))
+    count, started = 0, time.perf_counter()
+    while capture.grab():
+        capture.retrieve()
+        count += 1
+    capture.release()
+    return count / max(time.perf_counter() - started, 1e-9)
+
+
+def stage_costs(path: Path, backend) -> dict:
+    """Run the pipeline in this process; per-stage milliseconds per frame."""
+    source = VideoFileSource(path)
+    pipeline = BreathPipeline(backend, fps=source.stats.fps)
+    result = analyze_source(source, pipeline, str(path))
+    source.close()
+    st = pipeline.stats
+    n = max(st.frames, 1)
+    return {
+        "frames": st.frames, "wall_fps": st.frames / result.wall_s,
+        "landmarks_ms_per_frame": 1e3 * st.landmark_s / n,
+        "landmark_calls": st.landmark_calls,
+        "landmarks_ms_per_call": 1e3 * st.landmark_s / max(st.landmark_calls, 1),
+        "motion_ms_per_frame": 1e3 * st.motion_s / n,
+        "estimator_ms_per_frame": 1e3 * st.estimator_s / n,
+    }
+
+
+def cli_run(path: Path) -> dict:
+    """``breathe analyze`` as a user runs it, in a child process: wall time and peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "device", "analyze", str(path), "--json",
+                        str(out)], check=True, capture_output=True)
+        wall = time.perf_counter() - started
+        frames = len(json.loads(out.read_text())["frames"])
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    return {"frames": frames, "wall_s": wall, "fps_including_startup": frames / wall,
+            "peak_rss_mb": peak_mb}

@@ -1,0 +1,84 @@
+"""``breathe bench``: benchmarks that print numbers (speed, memory, accuracy)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+DEFAULT_CACHE = Path("~/.cache/breathe/clips").expanduser()
+
+
+@click.group("bench")
+def bench() -> None:
+    """Benchmarks: analyze throughput and memory, accuracy over synthetic videos."""
+
+
+@bench.command("analyze")
+@click.option("--video", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Video to time (default: a generated 60 s 640x480 30 fps clip).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_CACHE, show_default=True, help="Where generated clips are kept.")
+def bench_analyze(video: Path | None, cache: Path) -> None:
+    """Frames/s of `breathe analyze` at 640x480 with decoding, per-stage cost, peak RSS."""
+    from device.bench.accuracy import clip_for
+    from device.bench.throughput import cli_run, decode_fps, stage_costs
+    from device.camera.suites import free, quick_suite
+    from device.vision.factory import make_backend
+
+    if video is None:
+        spec = quick_suite(0)[0].model_copy(
+            update={"name": "bench_60s", "duration": 60.0,
+                    "breathing": quick_suite(0)[0].breathing.model_copy(
+                        update={"blocks": [free(60, 14)]})})
+        video, _ = clip_for(spec, cache)
+    click.echo(f"video: {video}")
+    click.echo(f"decode only:           {decode_fps(video):8.0f} frames/s")
+    costs = stage_costs(video, make_backend("litert"))
+    click.echo(f"pipeline in-process:   {costs['wall_fps']:8.0f} frames/s "
+               f"({costs['frames']} frames, decoding in a second thread)")
+    click.echo(f"  landmarks            {costs['landmarks_ms_per_frame']:8.3f} ms/frame "
+               f"({costs['landmark_calls']} calls, {costs['landmarks_ms_per_call']:.1f} ms each)")
+    click.echo(f"  ROI motion           {costs['motion_ms_per_frame']:8.3f} ms/frame")
+    click.echo(f"  estimator            {costs['estimator_ms_per_frame']:8.3f} ms/frame")
+    run = cli_run(video)
+    click.echo(f"breathe analyze (CLI): {run['fps_including_startup']:8.0f} frames/s "
+               f"including start-up ({run['wall_s']:.1f} s)")
+    click.echo(f"peak RSS:              {run['peak_rss_mb']:8.0f} MB")
+
+
+@bench.command("accuracy")
+@click.option("--suite", type=click.Choice(["quick", "full"]), default="full",
+              show_default=True, help="Which synthetic suite to score.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Suite seed: another seed gives other people, framings and irregularity.")
+@click.option("--only", multiple=True, help="Only these scenarios (repeatable).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_CACHE, show_default=True, help="Where generated clips are kept.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the table as JSON.")
+def bench_accuracy(suite: str, seed: int, only: tuple[str, ...], cache: Path,
+                   json_out: Path | None) -> None:
+    """Rate error, phase agreement and breath F1 per scenario against exact ground truth."""
+    from device.bench.accuracy import analyse_clip, clip_for, format_table, score_clip
+    from device.camera.suites import SUITES
+    from device.vision.factory import make_backend
+
+    backend = make_backend("litert")
+    rows: dict[str, dict] = {}
+    for spec in SUITES[suite](seed):
+        if only and spec.name not in only:
+            continue
+        path, truth = clip_for(spec, cache / f"{suite}-{seed}")
+        rows[spec.name] = score_clip(truth, analyse_clip(path, backend))
+        click.echo(f"scored {spec.name}", err=True)
+    click.echo(format_table(rows))
+    if json_out is not None:
+        clean = {k: {c: (None if isinstance(v, float) and math.isnan(v) else v)
+                     for c, v in r.items()} for k, r in rows.items()}
+        json_out.write_text(json.dumps(clean, indent=1))
+
+
+COMMANDS = [bench]
