@@ -141,12 +141,6 @@ class BodyTimeline:
         return flag
 
 
-def _scale(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """image * gain (broadcast), saturated to uint8, in 16.16 fixed point (no overflow)."""
-    q = np.round(np.clip(gain, 0.0, 4.0) * 65536).astype(np.uint32)
-    return np.minimum((image.astype(np.uint32) * q) >> 16, 255).astype(np.uint8)
-
-
 class CameraModel:
     """The camera's faults applied to a rendered scene: gain, flicker, shake, noise."""
 
@@ -163,6 +157,7 @@ class CameraModel:
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         self._ramp = (math.cos(angle) * (xx / width - 0.5)
                       + math.sin(angle) * (yy / height - 0.5)) * 2  # light from one side
+        self._ramp = self._ramp.astype(np.float32)
         self._shake = [SmoothNoise(rng, 2.0, 6.0) for _ in range(2)]
         self._wobble = [SmoothNoise(rng, 0.1, 0.5, 4) for _ in range(2)]
         self._flicker_phase = float(rng.uniform(0, 2 * math.pi))
@@ -204,19 +199,23 @@ class CameraModel:
         g, beta = self.gain(t, index), self.offset(t)
         if abs(g - 1.0) > 1e-4 or abs(beta) > 1e-3:
             image = cv2.convertScaleAbs(image, alpha=g, beta=beta)
-        if self.n.lighting_drift:  # the light also shifts across the scene
-            k = 0.5 * self.n.lighting_drift * float(self._side(t)) / 1.4
-            image = _scale(image, (1.0 + k * self._ramp)[:, :, None])
         dx, dy = self.shake(t)
         if dx or dy:
             m = np.float32([[1, 0, dx], [0, 1, dy]])
             image = cv2.warpAffine(image, m, (self.width, self.height),
                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         n = self.n
-        if n.flicker and n.flicker_mode == "banding":
-            phase = 2 * math.pi * 2 * n.mains_hz * (t + self._rows * self._readout)
-            rows = 1.0 + n.flicker * np.sin(phase + self._flicker_phase)
-            image = _scale(image, rows[:, None, None])
+        banding = n.flicker > 0 and n.flicker_mode == "banding"
+        if n.lighting_drift or banding:
+            light = image.astype(np.float32)
+            if n.lighting_drift:  # the light also shifts across the scene
+                k = np.float32(0.5 * n.lighting_drift * float(self._side(t)) / 1.4)
+                light *= (1.0 + k * self._ramp)[:, :, None]
+            if banding:  # rolling shutter: each row sees a different moment of the mains cycle
+                phase = 2 * math.pi * 2 * n.mains_hz * (t + self._rows * self._readout)
+                rows = 1.0 + n.flicker * np.sin(phase + self._flicker_phase)
+                light *= rows.astype(np.float32)[:, None, None]
+            image = cv2.convertScaleAbs(light)  # rounds and saturates, never wraps
         if self._noise:
             k = int(np.random.default_rng([self.seed, 404, index]).integers(len(self._noise)))
             pos, neg = self._noise[k]
