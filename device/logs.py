@@ -6,32 +6,33 @@ import logging
 import re
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-_SECRET = re.compile(r"(?i)(password|secret|token|private_key|key_file)(\s*[=:]\s*)(\S+)")
+# key=value, key: value, 'key': 'value' (dict reprs); the value may be quoted.
+_SECRET = re.compile(
+    r"""(?ix)(["']?\b(?:password|passwd|secret|token|private_key|api_key|key_file)\b["']?
+        \s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;}&]+)""")
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)", re.I)
 
 
-class RedactSecrets(logging.Filter):
-    """Masks values that follow words like password= or secret: in any log line."""
+def redact(text: str) -> str:
+    """``text`` with secret values and URL passwords replaced by ``***``."""
+    text = _URL_PASSWORD.sub(r"\1***\3", text)
+    return _SECRET.sub(r"\1***", text)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = _SECRET.sub(r"\1\2***", message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then masks secrets in the whole line, traceback included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def setup_logging(verbose: int = 0, level: str | None = None) -> None:
-    """Configure the root logger once; ``-v`` wins over the config's level."""
-    if verbose >= 2:
-        chosen = logging.DEBUG
-    elif verbose == 1:
-        chosen = logging.INFO
-    else:
-        chosen = getattr(logging, (level or "WARNING").upper(), logging.WARNING)
+    """Configure the root logger; ``-v``/``-vv`` can only make it more verbose than the config."""
+    configured = getattr(logging, (level or "WARNING").upper(), logging.WARNING)
+    wanted = {0: configured, 1: logging.INFO}.get(verbose, logging.DEBUG)
     root = logging.getLogger()
-    if not any(isinstance(f, RedactSecrets) for h in root.handlers for f in h.filters):
+    if not any(isinstance(h.formatter, RedactingFormatter) for h in root.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(FORMAT))
-        handler.addFilter(RedactSecrets())
+        handler.setFormatter(RedactingFormatter(FORMAT))
         root.handlers[:] = [handler]
-    root.setLevel(chosen)
+    root.setLevel(min(wanted, configured))

@@ -11,6 +11,18 @@ os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 os.environ.setdefault("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """CliRunner runs leave our handler pointing at a closed stream: put the root back."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """A fresh, empty data directory used by the store and the CLI."""

@@ -256,7 +256,7 @@ class BreathEstimator:
         if depth:
             leave = min(leave, 0.3 * depth)  # never ask for most of a breath to end a hold
         ext = st.step(t, y, bank.delays[self._iy], bank.v[k], bank.delays[k], up, down, h,
-                      blip, self._hold_s, creep, leave)
+                      blip, self._hold_s, creep, leave, depth)
         if ext is not None:
             self._on_extremum(ext)
             self._tune(t)

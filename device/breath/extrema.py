@@ -78,6 +78,8 @@ class StrokeTracker:
         self.last_dir = 0  # direction of the last movement: +1 up, -1 down
         self.flips = 0  # changes of direction since the last confirmed extremum
         self.move = 0  # velocity state: +1, -1, 0 (inside the band)
+        self.stroke_from: float | None = None  # level where the live stroke began
+        self.stroke_ext: float | None = None  # furthest level it has reached so far
         self.move_t = 0.0
         self.move_y = 0.0
         self.dwell_t: float | None = None  # start of the current still stretch (blips merged)
@@ -94,7 +96,7 @@ class StrokeTracker:
 
     def step(self, t: float, y: float, ydelay: float, v: float, vdelay: float, up: float,
              down: float, h: float, blip: float, hold_s: float, creep: float,
-             leave: float) -> Extremum | None:
+             leave: float, depth: float = 0.0) -> Extremum | None:
         """Advance one sample; return an extremum if one was confirmed now.
 
         ``creep``: how far the signal may move within ``creep_s`` and still be holding (a
@@ -107,7 +109,9 @@ class StrokeTracker:
             self.move_y = y
         self._last_t = t
         self._h = h
+        self._depth = depth
         self._recent.append(y)
+        self._follow_stroke(y)
         if self.in_hold and self._leave_hold(t, y, ydelay, leave):
             return self._extremum_step(t, y, ydelay, v)
         self._phase_step(t, y, v, vdelay, up, down, blip, hold_s, creep)
@@ -140,8 +144,13 @@ class StrokeTracker:
         if self.in_hold and not carried:
             return
         if state != self.last_dir and self.phase in (INHALE, EXHALE):
+            if not self._reversal_ok(y):
+                return  # a wiggle (heartbeat, sway) in mid-stroke, not a turn
             self.flips += 1  # a reversal straight from moving
-        self.phase = INHALE if state > 0 else EXHALE
+        new_phase = INHALE if state > 0 else EXHALE
+        if new_phase != self.phase:
+            self._new_stroke(y)
+        self.phase = new_phase
         self.last_dir = state
         if carried and self.dwell_t is not None:
             self.dwells.append((self.dwell_t, self.move_t, self.in_hold))
@@ -150,6 +159,34 @@ class StrokeTracker:
                 self.in_hold = False
                 self.events.append(BreathEvent("hold_end", self.move_t, t))
             self.dwell_t = None
+
+    # A live stroke may reverse at once where a turn is plausible (it has covered most of a
+    # breath) or once the reversal itself has carried REVERSAL_CARRY of a breath; a bump in
+    # the middle of a stroke does neither, so the phase shown does not flicker.
+    REVERSAL_NEAR_END = 0.6
+    REVERSAL_CARRY = 0.12
+
+    def _follow_stroke(self, y: float) -> None:
+        if self.stroke_ext is None:
+            return
+        if self.phase == INHALE:
+            self.stroke_ext = max(self.stroke_ext, y)
+        elif self.phase == EXHALE:
+            self.stroke_ext = min(self.stroke_ext, y)
+
+    def _new_stroke(self, y: float) -> None:
+        self.stroke_from = self.stroke_ext if self.stroke_ext is not None else y
+        self.stroke_ext = y
+
+    def _reversal_ok(self, y: float) -> bool:
+        depth = self._depth
+        if depth <= 0 or self.stroke_from is None or self.stroke_ext is None:
+            return True
+        if abs(self.stroke_ext - self.stroke_from) >= self.REVERSAL_NEAR_END * depth:
+            return True
+        return abs(y - self.stroke_ext) >= self.REVERSAL_CARRY * depth
+
+    _depth = 0.0
 
     def _end_hold_now(self, t: float, y: float, ydelay: float) -> None:
         """A turn was confirmed inside a "hold" the level test never saw end: the signal slid
@@ -176,6 +213,7 @@ class StrokeTracker:
             back = len(self._recent) - 1
         end = t - ydelay - back / self.fps
         state = 1 if dev > 0 else -1
+        self._new_stroke(self.level)
         self.phase = INHALE if state > 0 else EXHALE
         self.last_dir = state
         self.move, self.move_t, self.move_y = state, end, y

@@ -68,9 +68,10 @@ def _register() -> None:
 _register()
 
 
-def run() -> None:  # pragma: no cover - thin wrapper for python -m
+def run() -> None:
+    """The console script: ``breathe``. Ctrl-C ends quietly with exit code 130."""
     try:
-        main()
+        main(prog_name="breathe")
     except KeyboardInterrupt:
         logging.getLogger("breathe").info("interrupted")
         sys.exit(130)

@@ -28,10 +28,10 @@ def analyze(ctx: click.Context, video: Path, json_out: Path | None, plot_out: Pa
 
     Prints a summary; the value at time t uses only frames up to t.
     """
-    from device.config import load_config
+    from device.cli.context import settings as load_settings
     from device.vision.factory import make_backend
 
-    settings = load_config(ctx.obj.get("config_path") if ctx.obj else None)
+    settings = load_settings(ctx)
     source = open_video(video)
     landmarks = make_backend(backend or settings.vision.backend,
                              threads=settings.vision.threads)

@@ -7,13 +7,12 @@ set (handy for tests and trying things out), else from the config's ``device.dat
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
 import click
 
-from device.config import load_config
+from device.cli.context import data_dir
 from device.errors import BadInput
 from device.pacing.patterns import Pattern, parse_pattern
 from device.store.db import db_path_for, open_db
@@ -25,20 +24,9 @@ from device.store.patterns_repo import (
     list_patterns,
 )
 
-DATA_DIR_ENV = "BREATHE_DATA_DIR"
-
-
-def _data_dir(ctx: click.Context) -> Path:
-    """$BREATHE_DATA_DIR if set, else the config's ``device.data_dir``; ``~`` expanded."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    config_path = (ctx.find_root().obj or {}).get("config_path")
-    return Path(load_config(config_path).device.data_dir).expanduser()
-
 
 def _db_path(ctx: click.Context) -> Path:
-    return db_path_for(_data_dir(ctx))
+    return db_path_for(data_dir(ctx))
 
 
 def _seconds(value: float) -> str:

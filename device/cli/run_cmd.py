@@ -9,7 +9,6 @@ import time
 import click
 
 from device.clock import MonotonicClock
-from device.errors import BadInput
 
 log = logging.getLogger("breathe.run")
 
@@ -34,16 +33,15 @@ def _bar(level: float, width: int = 20) -> str:
 def run(ctx: click.Context, demo: bool, pattern_id: str, minutes: float | None,
         no_camera: bool) -> None:
     """Run the appliance: pace a breathing pattern and measure the breath, until Ctrl-C."""
-    from device.config import load_config
+    from device.cli.context import data_dir
+    from device.cli.context import settings as load_settings
     from device.pacing.engine import PacingEngine
-    from device.pacing.patterns import BUILT_INS
+    from device.store import db_path_for, open_db
+    from device.store.patterns_repo import get_pattern
 
-    settings = load_config(ctx.obj.get("config_path") if ctx.obj else None)
-    patterns = BUILT_INS
-    if pattern_id not in patterns:
-        raise BadInput(f"unknown pattern {pattern_id!r}; built-in patterns: "
-                       f"{', '.join(sorted(patterns))}")
-    pattern = patterns[pattern_id]
+    settings = load_settings(ctx)
+    with open_db(db_path_for(data_dir(ctx))) as db:
+        pattern = get_pattern(db, pattern_id).pattern  # NotFound (exit 2) lists the valid ids
     live = None if no_camera else _start_measuring(settings, demo, pattern)
     engine = PacingEngine(pattern, MonotonicClock(),
                           duration_s=minutes * 60 if minutes else None)
