@@ -29,10 +29,14 @@ def clip_for(spec: ScenarioSpec, folder: Path) -> tuple[Path, dict]:
     return path, write_video(spec, path)
 
 
-def analyse_clip(path: Path, backend) -> Analysis:
+def analyse_clip(path: Path, backend, settings=None) -> Analysis:
+    """``breathe analyze`` on one clip, with the default settings unless told otherwise."""
+    from device.config import Settings
+
     source = VideoFileSource(path)
     try:
-        pipeline = BreathPipeline(backend, fps=source.stats.fps)
+        pipeline = BreathPipeline.from_settings(settings or Settings(), source.stats.fps,
+                                                backend)
         if hasattr(backend, "reset"):
             backend.reset()
         return analyze_source(source, pipeline, str(path))

@@ -15,6 +15,7 @@ import cv2
 from device.breath.analyze import analyze_source
 from device.breath.pipeline import BreathPipeline
 from device.camera.opencv_source import VideoFileSource
+from device.config import Settings
 
 
 def decode_fps(path: Path) -> float:
@@ -31,7 +32,7 @@ def decode_fps(path: Path) -> float:
 def stage_costs(path: Path, backend) -> dict:
     """Run the pipeline in this process; per-stage milliseconds per frame."""
     source = VideoFileSource(path)
-    pipeline = BreathPipeline(backend, fps=source.stats.fps)
+    pipeline = BreathPipeline.from_settings(Settings(), source.stats.fps, backend)
     result = analyze_source(source, pipeline, str(path))
     source.close()
     st = pipeline.stats

@@ -78,6 +78,21 @@ class BreathPipeline:
         self._next_landmarks = 0.0
         self._unsettled_until = -1.0
 
+    @classmethod
+    def from_settings(cls, settings, fps: float, backend: LandmarkBackend | None = None
+                      ) -> BreathPipeline:
+        """The pipeline the config describes (``[vision]`` and ``[breath]``)."""
+        from device.vision.factory import backend_from_settings
+
+        b = settings.breath
+        estimator = BreathEstimator(fps=fps, settings=EstimatorSettings(
+            min_bpm=b.min_rate_bpm, max_bpm=b.max_rate_bpm, min_quality=b.min_quality,
+            max_silence_s=b.max_hold_s, remove_steps=False))
+        if backend is None:
+            backend = backend_from_settings(settings.vision)
+        return cls(backend, fps, refresh_s=settings.vision.landmark_refresh_s,
+                   estimator=estimator)
+
     def process(self, t: float, image_bgr: np.ndarray) -> PipelineOutput:
         self.stats.frames += 1
         if t >= self._next_landmarks:

@@ -29,15 +29,16 @@ def analyze(ctx: click.Context, video: Path, json_out: Path | None, plot_out: Pa
     Prints a summary; the value at time t uses only frames up to t.
     """
     from device.cli.context import settings as load_settings
-    from device.vision.factory import make_backend
+    from device.vision.factory import backend_from_settings
 
     settings = load_settings(ctx)
+    if backend is not None:
+        settings = settings.model_copy(update={"vision": settings.vision.model_copy(
+            update={"backend": backend})})
     source = open_video(video)
-    landmarks = make_backend(backend or settings.vision.backend,
-                             threads=settings.vision.threads)
+    landmarks = backend_from_settings(settings.vision)
     try:
-        pipeline = BreathPipeline(landmarks, fps=source.stats.fps,
-                                  refresh_s=settings.vision.landmark_refresh_s)
+        pipeline = BreathPipeline.from_settings(settings, source.stats.fps, landmarks)
         total = getattr(source, "frame_count", None)
         show = sys.stderr.isatty() and json_out != Path("-")
         with click.progressbar(length=total or 0, label="analyzing", file=sys.stderr,

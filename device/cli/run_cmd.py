@@ -92,7 +92,7 @@ def _start_measuring(settings, demo: bool, pattern):
     from device.breath.live import LiveBreath
     from device.breath.pipeline import BreathPipeline
     from device.camera.factory import open_source
-    from device.vision.factory import make_backend
+    from device.vision.factory import backend_from_settings
 
     cam = settings.camera
     spec = "demo" if demo else cam.source
@@ -100,14 +100,13 @@ def _start_measuring(settings, demo: bool, pattern):
     try:
         source = open_source(spec, width=cam.width, height=cam.height, fps=cam.fps,
                              demo_pattern=phases if spec == "demo" else None)
-        backend = make_backend(settings.vision.backend, threads=settings.vision.threads)
+        backend = backend_from_settings(settings.vision)
     except Exception as exc:  # pacing goes on without a camera, and says why
         log.warning("camera unavailable, pacing only: %s", exc)
         click.echo(f"camera unavailable ({exc}); pacing only", err=True)
         return None
     click.echo(f"camera: {source.name}", err=True)
-    pipeline = BreathPipeline(backend, fps=source.stats.fps or cam.fps,
-                              refresh_s=settings.vision.landmark_refresh_s)
+    pipeline = BreathPipeline.from_settings(settings, source.stats.fps or cam.fps, backend)
     return LiveBreath(source, pipeline).start()
 
 

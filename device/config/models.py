@@ -150,7 +150,12 @@ class VisionSettings(Section):
                     "(it is also re-placed when the person moves)",
     )
     model_variant: Literal["fp16", "int8"] = Field(
-        "fp16", description="Landmark model weights; int8 only with the litert backend"
+        "fp16", description="Landmark model weights: fp16 = MediaPipe's bundled model; int8 = "
+                            "a quantized model given as landmark_model (litert only)"
+    )
+    landmark_model: ExistingFile | None = Field(
+        None, description="A custom or int8-quantized pose_landmark_full .tflite (litert "
+                          "backend); empty: the bundled, sha256-checked model"
     )
     min_confidence: float = Field(0.5, ge=0, le=1,
                                   description="Detection score below which nobody is there")
@@ -160,6 +165,13 @@ class VisionSettings(Section):
         if self.model_variant == "int8" and self.backend != "litert":
             raise _conflict("model_variant", "int8 models run only on the litert backend",
                             self.model_variant, "fp16 with backend mediapipe", "backend")
+        if self.model_variant == "int8" and self.landmark_model is None:
+            raise _conflict("model_variant", "int8 needs landmark_model (none ships: int8 "
+                            "moved landmarks by more than 2 px)", self.model_variant,
+                            "fp16, or int8 with landmark_model set", "landmark_model")
+        if self.landmark_model is not None and self.backend != "litert":
+            raise _conflict("landmark_model", "custom models run only on the litert backend",
+                            str(self.landmark_model), "empty with backend mediapipe", "backend")
         return self
 
 
@@ -170,7 +182,7 @@ class BreathSettings(Section):
                                 description="Fastest breathing reported, breaths/min")
     max_hold_s: float = Field(60.0, ge=5, le=120,
                               description="Longest flat stretch still counted as a held breath")
-    min_quality: float = Field(0.5, ge=0, le=1,
+    min_quality: float = Field(0.3, ge=0, le=1,
                                description="Quality below which no rate is shown (no reading)")
 
 

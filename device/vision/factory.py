@@ -68,3 +68,14 @@ def _existing(path: str | Path | None, what: str) -> Path | None:
     if not resolved.is_file():
         raise BadInput(f"{what} {resolved} does not exist or is not a file")
     return resolved
+
+
+def backend_from_settings(vision: Any, threads: int | None = None) -> LandmarkBackend:
+    """The backend the ``[vision]`` config section asks for."""
+    options: dict[str, Any] = {}
+    if vision.backend == "litert":
+        options = {"min_detection_score": vision.min_confidence,
+                   "min_presence": vision.min_confidence}
+    return make_backend(vision.backend, threads=threads or vision.threads,
+                        variant=vision.model_variant, landmark_model=vision.landmark_model,
+                        **options)
