@@ -269,6 +269,9 @@ def test_gpio_pin_collisions_are_refused(write, pacing: str, key: str, other: st
         ("[web]\ntls_cert = '{file}'", "web.tls_key", "tls_cert is set but tls_key is empty"),
         ("[mqtt]\nca_file = '{file}'", "mqtt.ca_file", "tls is false"),
         ("[mqtt]\npassword_file = '{file}'", "mqtt.password_file", "needs a username"),
+        ("[vision]\nmodel_variant = 'int8'", "vision.model_variant", "needs landmark_model"),
+        ("[vision]\nbackend = 'mediapipe'\nlandmark_model = '{file}'", "vision.landmark_model",
+         "only on the litert backend"),
     ],
 )
 def test_settings_that_need_each_other(write, tmp_path: Path, text: str, key: str,
