@@ -161,8 +161,9 @@ class StrokeTracker:
             self.dwell_t = None
 
     # A live stroke may reverse at once where a turn is plausible (it has covered most of a
-    # breath) or once the reversal itself has carried REVERSAL_CARRY of a breath; a bump in
-    # the middle of a stroke does neither, so the phase shown does not flicker.
+    # breath), once the reversal itself has carried REVERSAL_CARRY of a breath, or when the
+    # signal is back where the stroke began (it was a false start); a bump in the middle of a
+    # stroke does none of these, so the phase shown does not flicker.
     REVERSAL_NEAR_END = 0.6
     REVERSAL_CARRY = 0.12
 
@@ -184,7 +185,10 @@ class StrokeTracker:
             return True
         if abs(self.stroke_ext - self.stroke_from) >= self.REVERSAL_NEAR_END * depth:
             return True
-        return abs(y - self.stroke_ext) >= self.REVERSAL_CARRY * depth
+        if abs(y - self.stroke_ext) >= self.REVERSAL_CARRY * depth:
+            return True
+        going_up = self.phase == EXHALE  # reversing an exhale
+        return y >= self.stroke_from if going_up else y <= self.stroke_from
 
     _depth = 0.0
 

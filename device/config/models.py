@@ -176,11 +176,12 @@ class VisionSettings(Section):
 
 
 class BreathSettings(Section):
-    min_rate_bpm: float = Field(3.0, ge=1, le=10,
-                                description="Slowest breathing reported, breaths/min")
-    max_rate_bpm: float = Field(40.0, ge=20, le=60,
+    min_rate_bpm: float = Field(2.5, ge=1, le=10,
+                                description="Slowest breathing reported, breaths/min (a 4-6-8-3 "
+                                            "pattern is 2.9)")
+    max_rate_bpm: float = Field(45.0, ge=20, le=60,
                                 description="Fastest breathing reported, breaths/min")
-    max_hold_s: float = Field(60.0, ge=5, le=120,
+    max_hold_s: float = Field(75.0, ge=5, le=120,
                               description="Longest flat stretch still counted as a held breath")
     min_quality: float = Field(0.3, ge=0, le=1,
                                description="Quality below which no rate is shown (no reading)")
