@@ -40,7 +40,7 @@ class EstimatorSettings:
     """Tuning knobs. Defaults suit 15–30 fps and displacement in pixels."""
 
     cutoff_hz: float = 1.1  # smoothing of the charted signal and of the extrema
-    hold_s: float = 1.0  # a still stretch at least this long is a hold ...
+    hold_s: float = 1.5  # a still stretch at least this long is a hold ...
     hold_factor: float = 2.5  # ... and this many times as long as a smooth turn takes
     hold_max_s: float = 3.0  # ... or at least this long
     hold_rate_timeout_s: float = 10.0  # no rate once a hold lasts longer

@@ -144,7 +144,7 @@ class StrokeTracker:
         if self.in_hold and not carried:
             return
         if state != self.last_dir and self.phase in (INHALE, EXHALE):
-            if not self._reversal_ok(y):
+            if not self._reversal_ok(y, v):
                 return  # a wiggle (heartbeat, sway) in mid-stroke, not a turn
             self.flips += 1  # a reversal straight from moving
         new_phase = INHALE if state > 0 else EXHALE
@@ -179,15 +179,24 @@ class StrokeTracker:
         self.stroke_from = self.stroke_ext if self.stroke_ext is not None else y
         self.stroke_ext = y
 
-    def _reversal_ok(self, y: float) -> bool:
+    REVERSAL_SPEED = 0.2  # near a turn, the new stroke must move this fraction of its usual speed
+
+    def _usual_speed(self, going_up: bool) -> float:
+        """Median top speed of recent strokes in that direction (inhales end in peaks)."""
+        kind = "peak" if going_up else "trough"
+        speeds = sorted(e.speed for e in list(self.extrema)[-6:] if e.kind == kind)
+        return speeds[len(speeds) // 2] if speeds else 0.0
+
+    def _reversal_ok(self, y: float, v: float = 0.0) -> bool:
         depth = self._depth
         if depth <= 0 or self.stroke_from is None or self.stroke_ext is None:
             return True
+        going_up = self.phase == EXHALE  # reversing an exhale
         if abs(self.stroke_ext - self.stroke_from) >= self.REVERSAL_NEAR_END * depth:
-            return True
+            # a turn is plausible here; a heartbeat wiggle is slower than a new stroke
+            return abs(v) >= self.REVERSAL_SPEED * self._usual_speed(going_up)
         if abs(y - self.stroke_ext) >= self.REVERSAL_CARRY * depth:
             return True
-        going_up = self.phase == EXHALE  # reversing an exhale
         return y >= self.stroke_from if going_up else y <= self.stroke_from
 
     _depth = 0.0
