@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
+from expected import BUILT_IN_PHASES
 
 from device.cli import main
 from device.logs import setup_logging
@@ -28,15 +29,6 @@ README = ROOT / "README.md"
 SHIPPED_CONFIG = ROOT / "firmware_config" / "device.toml"
 BREATHE_BIN = ROOT / ".venv" / "bin" / "breathe"
 
-BUILT_IN_PHASES = {  # id: (inhale, hold_in, exhale, hold_out) in seconds, from issue 2
-    "box": (4, 4, 4, 4),
-    "relaxation": (4, 7, 8, 0),
-    "energy": (3, 2, 4, 1),
-    "sleep": (4, 6, 8, 3),
-    "mindfulness": (5, 0, 5, 0),
-    "energising": (6, 0, 6, 0),
-    "coherent": (5.5, 0, 5.5, 0),
-}
 PLACEHOLDER_MARK = "not available yet"
 
 
@@ -48,16 +40,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("BREATHE"):
             monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Every ``main`` invocation reconfigures the root logger; put it back for other tests."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

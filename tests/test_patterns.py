@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from expected import BUILT_IN_PHASES
 
 from device.errors import BadInput
 from device.pacing.patterns import BUILT_INS, Pattern, builtin, parse_pattern
 
-EXPECTED_BUILT_INS = {
-    "box": (4, 4, 4, 4),
-    "relaxation": (4, 7, 8, 0),
-    "energy": (3, 2, 4, 1),
-    "sleep": (4, 6, 8, 3),
-    "mindfulness": (5, 0, 5, 0),
-    "energising": (6, 0, 6, 0),
-    "coherent": (5.5, 0, 5.5, 0),
-}
+EXPECTED_BUILT_INS = BUILT_IN_PHASES
 
 
 def test_the_seven_built_ins_have_the_published_phases() -> None:
