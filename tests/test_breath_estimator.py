@@ -329,3 +329,21 @@ def test_score_breaths_pairs_one_to_one_within_tolerance() -> None:
     s = scoring.score_breaths(truth, est, tol_s=1.0)
     assert (s["tp"], s["fp"], s["fn"]) == (2, 2, 2)
     assert s["f1"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("cutoff, fs", [(0.3, 15.0), (1.1, 30.0), (2.5, 24.0), (6.0, 29.97)])
+def test_butterworth_design_and_state_equal_scipy(cutoff: float, fs: float) -> None:
+    from scipy import signal
+
+    from device.breath.filters import LowPass, butter2_sos, sos_zi
+
+    sos = signal.butter(2, cutoff, fs=fs, output="sos")
+    assert np.allclose(butter2_sos(cutoff, fs), sos, rtol=1e-12, atol=1e-15)
+    assert np.allclose(sos_zi(sos), signal.sosfilt_zi(sos), rtol=1e-10, atol=1e-12)
+    lp = LowPass(cutoff, fs)
+    x = np.random.default_rng(1).normal(size=300).cumsum()
+    lp.reset(x[0])
+    stepped = [lp.step(float(v))[0] for v in x]
+    expected, _ = signal.sosfilt(sos, x, zi=signal.sosfilt_zi(sos) * x[0])
+    assert np.allclose(stepped, expected, rtol=1e-9, atol=1e-9)
+    assert np.allclose(lp._impulse(50), signal.sosfilt(sos, np.r_[1.0, np.zeros(49)]))

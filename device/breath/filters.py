@@ -1,10 +1,12 @@
 """Causal filters that carry their state explicitly, one sample at a time.
 
-scipy designs the filters and defines the contract (``y, zf = sosfilt(sos, x, zi=zi)``);
-``LowPass.step`` runs the same transposed direct-form II recursion for one sample in plain
-Python, because calling ``sosfilt`` on a one-element array costs ~40 µs and the estimator has
-a budget of a few µs per filter. ``LowPass.process`` is the batch form (scipy), and a test
-proves both give the same numbers.
+scipy defines the contract (``y, zf = sosfilt(sos, x, zi=zi)``). ``LowPass.step`` runs the
+same transposed direct-form II recursion for one sample in plain Python, because calling
+``sosfilt`` on a one-element array costs ~40 µs and the estimator has a budget of a few µs per
+filter. The 2nd-order Butterworth design is written out (three lines of the bilinear
+transform) rather than imported: ``import scipy.signal`` alone costs ~58 MB of RSS, a quarter
+of the device's memory budget. Tests prove the design, the initial state and the recursion
+equal ``scipy.signal.butter``, ``sosfilt_zi`` and ``sosfilt``; ``process`` (batch) uses scipy.
 """
 
 from __future__ import annotations
@@ -12,22 +14,43 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
 _GAUSS_ABS = math.sqrt(2.0 / math.pi)  # E|z| for a standard normal z
+
+
+def butter2_sos(cutoff_hz: float, fs: float) -> np.ndarray:
+    """``scipy.signal.butter(2, cutoff_hz, fs=fs, output="sos")``: one biquad, prewarped."""
+    k = math.tan(math.pi * cutoff_hz / fs)
+    norm = 1.0 / (1.0 + math.sqrt(2.0) * k + k * k)
+    b0 = k * k * norm
+    a1 = 2.0 * (k * k - 1.0) * norm
+    a2 = (1.0 - math.sqrt(2.0) * k + k * k) * norm
+    return np.array([[b0, 2.0 * b0, b0, 1.0, a1, a2]])
+
+
+def sos_zi(sos: np.ndarray) -> np.ndarray:
+    """``scipy.signal.sosfilt_zi``: the state of each section at rest on a unit input."""
+    zi = np.zeros((len(sos), 2))
+    scale = 1.0
+    for i, (b0, b1, b2, _a0, a1, a2) in enumerate(sos):
+        zi[i] = (scale * (b1 + b2 - a1 - a2), scale * (b2 - a2))
+        scale *= (b0 + b1 + b2) / (1.0 + a1 + a2)
+    return zi
 
 
 class LowPass:
     """Butterworth low-pass with explicit state; also yields a velocity (units per second)."""
 
     def __init__(self, cutoff_hz: float, fs: float, order: int = 2) -> None:
+        if order != 2:
+            raise ValueError(f"LowPass is a 2nd-order Butterworth; got order={order}")
         nyq = fs / 2.0
         if not 0.0 < cutoff_hz < nyq:
             raise ValueError(f"low-pass cutoff {cutoff_hz} Hz must lie in (0, {nyq}) at {fs} fps")
         self.fs = fs
         self.cutoff_hz = cutoff_hz
-        self.sos = signal.butter(order, cutoff_hz, fs=fs, output="sos")
-        self._zi_unit = signal.sosfilt_zi(self.sos)
+        self.sos = butter2_sos(cutoff_hz, fs)
+        self._zi_unit = sos_zi(self.sos)
         self.zi = np.zeros_like(self._zi_unit)
         self._rows = [tuple(float(c) for c in row) for row in self.sos]
         self._state = [[0.0, 0.0] for _ in self._rows]
@@ -54,6 +77,8 @@ class LowPass:
 
     def process(self, xs: np.ndarray) -> np.ndarray:
         """Batch form with scipy's ``sosfilt`` and the same carried state as ``step``."""
+        from scipy import signal
+
         self.zi = np.array(self._state, dtype=float)
         y, self.zi = signal.sosfilt(self.sos, np.asarray(xs, dtype=float), zi=self.zi)
         self._state = [[float(a), float(b)] for a, b in self.zi]
@@ -62,9 +87,19 @@ class LowPass:
         return y
 
     def _impulse(self, n: int) -> np.ndarray:
-        imp = np.zeros(n)
-        imp[0] = 1.0
-        return signal.sosfilt(self.sos, imp)
+        """Impulse response by the same recursion as ``step`` (state untouched)."""
+        rows = self._rows
+        state = [[0.0, 0.0] for _ in rows]
+        out = np.empty(n)
+        for i in range(n):
+            x = 1.0 if i == 0 else 0.0
+            for (b0, b1, b2, _a0, a1, a2), st in zip(rows, state, strict=True):
+                y = b0 * x + st[0]
+                st[0] = b1 * x - a1 * y + st[1]
+                st[1] = b2 * x - a2 * y
+                x = y
+            out[i] = x
+        return out
 
     def _dc_delay(self) -> float:
         """Group delay at 0 Hz (s): how late a slow breath's turning point appears."""
