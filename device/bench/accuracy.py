@@ -106,5 +106,6 @@ def _overall(rows: dict[str, dict], width: int, cols) -> str:
     cells = []
     for key, _, fmt in cols:
         value = mean(key)
+        fmt = "{:.1f}" if fmt == "{}" else fmt
         cells.append(("-" if math.isnan(value) else fmt.format(value)).rjust(9))
     return "MEAN".ljust(width) + "".join(cells)
