@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,10 +52,14 @@ def cli_run(path: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "device", "analyze", str(path), "--json",
-                        str(out)], check=True, capture_output=True)
+        child = subprocess.Popen([sys.executable, "-m", "device", "analyze", str(path),
+                                  "--json", str(out)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, no one else's
+        child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
+        if child.returncode != 0:
+            raise RuntimeError(f"breathe analyze {path} exited {child.returncode}")
         frames = len(json.loads(out.read_text())["frames"])
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     return {"frames": frames, "wall_s": wall, "fps_including_startup": frames / wall,
-            "peak_rss_mb": peak_mb}
+            "peak_rss_mb": usage.ru_maxrss / 1024.0}

@@ -1,0 +1,422 @@
+"""Session metrics: how closely the measured breath followed the guide, as pure arithmetic.
+
+Input is what the session loop sees each tick — one :class:`Sample` per tick (the pacing
+engine's target phase beside the estimator's reading) plus the estimator's breath events — and
+the pattern. Times are *active* session seconds (the pacing engine's ``elapsed``), so pauses do
+not count and events line up with the guide. No I/O and no clock: the same samples always give
+the same :class:`SessionMetrics`.
+
+:class:`MetricsAccumulator` is the incremental form (``add`` per tick, ``live()`` for the cheap
+"adherence so far" the engine publishes at 10 Hz, ``snapshot()`` for checkpoints and the final
+summary); :func:`compute_metrics` is the same thing in one call, so both always agree.
+
+Definitions (the summary page and the insights quote these):
+- Each sample stands for the time until the next one (capped at ``MAX_GAP_S``, so a stalled
+  loop does not inflate anything); the last sample borrows the interval before it.
+- A *valid reading* is a sample whose measured phase is not None.
+- *Adherence*: the share of read time in which the measured phase equals a guide phase that was
+  in effect at some moment of the last ``LAG_S`` seconds (guide hold_in / hold_out count as the
+  estimator's ``hold``). The measured breath may trail the guide by up to ``LAG_S``, not lead it.
+- *Onset error*: a measured inhale_start / exhale_start minus the nearest guide start of the same
+  phase, counted only within half that phase's length (positive = late).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from device.breath.types import BreathEvent, BreathReading, Phase
+from device.pacing.engine import PacingState
+from device.pacing.patterns import PHASE_NAMES, Pattern, PhaseName
+from device.store.sessions_repo import TimelinePoint
+
+LAG_S = 0.7
+MAX_GAP_S = 1.0
+RESONANCE_BPM = (5.0, 7.0)
+TREND_MIN_SPAN_S = 30.0  # a slope over less than this says nothing
+SETTLE_MIN_TAIL_S = 30  # a settled rate has to hold for at least this many seconds
+SETTLE_SMOOTH_S = 9  # per-second rates are median-smoothed over this many seconds
+EPS = 1e-9
+
+_MEASURED_OF: dict[PhaseName, Phase] = {
+    "inhale": "inhale",
+    "exhale": "exhale",
+    "hold_in": "hold",
+    "hold_out": "hold",
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One tick of a session: the guide's phase and what the camera measured at ``t``."""
+
+    t: float  # active seconds since the session started
+    target_phase: PhaseName
+    measured_phase: Phase | None = None
+    rate_bpm: float | None = None
+    quality: float = 0.0
+    displacement: float | None = None
+    present: bool = False
+    still: bool = True
+
+    @classmethod
+    def from_parts(cls, state: PacingState, reading: BreathReading | None) -> Sample:
+        """Pair the guide state with the latest reading (None: no camera, pacing only)."""
+        if reading is None:
+            return cls(t=state.elapsed, target_phase=state.phase)
+        return cls(
+            t=state.elapsed,
+            target_phase=state.phase,
+            measured_phase=reading.phase,
+            rate_bpm=reading.rate_bpm,
+            quality=reading.quality,
+            displacement=reading.displacement,
+            present=reading.present,
+            still=reading.still,
+        )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RateStats(_Model):
+    """Measured breathing rate in breaths/min; None where there were no rate readings."""
+
+    median: float | None = None
+    min: float | None = None
+    max: float | None = None
+    trend_bpm_per_min: float | None = None  # least-squares slope; None under 30 s of readings
+    settled_bpm: float | None = None
+    settled_after_s: int | None = None
+
+
+class OnsetStats(_Model):
+    """Mean timing error (s, positive = late) of measured inhale and exhale starts."""
+
+    inhale_mean_s: float | None = None
+    inhale_mean_abs_s: float | None = None
+    inhale_count: int = 0
+    exhale_mean_s: float | None = None
+    exhale_mean_abs_s: float | None = None
+    exhale_count: int = 0
+
+
+class HoldStats(_Model):
+    count: int = 0
+    longest_s: float | None = None
+
+
+class SessionMetrics(_Model):
+    """Everything stored with a session (``to_dict``) plus the per-second chart timeline."""
+
+    duration_s: float = 0.0
+    cycles_completed: int = 0
+    rate: RateStats = RateStats()
+    adherence: float | None = None
+    adherence_by_phase: dict[PhaseName, float | None] = {}
+    onset: OnsetStats = OnsetStats()
+    measured_inhale_s: float | None = None  # mean length of measured inhales
+    measured_exhale_s: float | None = None
+    holds: HoldStats = HoldStats()
+    stillness: float | None = None  # share of present time that was still
+    presence: float = 0.0  # share of time someone was in view
+    coverage: float = 0.0  # share of time with a valid reading
+    resonance_s: float = 0.0  # time with a measured rate within RESONANCE_BPM
+    timeline: tuple[TimelinePoint, ...] = ()
+
+    def to_dict(self, *, timeline: bool = False) -> dict[str, Any]:
+        """JSON-ready; the timeline has its own table, so it is left out unless asked for."""
+        return self.model_dump(mode="json", exclude=None if timeline else {"timeline"})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionMetrics:
+        """Read back what ``to_dict`` stored (a session saved before any metrics: ``{}``)."""
+        return cls.model_validate(data)
+
+
+@dataclass
+class _Totals:
+    """Time-weighted sums; copied so a snapshot can credit the pending sample."""
+
+    total: float = 0.0
+    read: float = 0.0
+    matched: float = 0.0
+    present: float = 0.0
+    still: float = 0.0
+    resonance: float = 0.0
+    read_by_phase: dict[str, float] = field(default_factory=dict)
+    matched_by_phase: dict[str, float] = field(default_factory=dict)
+
+    def credit(self, sample: Sample, matched: bool, weight: float) -> None:
+        self.total += weight
+        if sample.present:
+            self.present += weight
+            if sample.still:
+                self.still += weight
+        if sample.rate_bpm is not None and RESONANCE_BPM[0] <= sample.rate_bpm <= RESONANCE_BPM[1]:
+            self.resonance += weight
+        if sample.measured_phase is None:
+            return
+        phase = sample.target_phase
+        self.read += weight
+        self.read_by_phase[phase] = self.read_by_phase.get(phase, 0.0) + weight
+        if matched:
+            self.matched += weight
+            self.matched_by_phase[phase] = self.matched_by_phase.get(phase, 0.0) + weight
+
+    def copy(self) -> _Totals:
+        return _Totals(
+            self.total,
+            self.read,
+            self.matched,
+            self.present,
+            self.still,
+            self.resonance,
+            dict(self.read_by_phase),
+            dict(self.matched_by_phase),
+        )
+
+
+def _share(part: float, whole: float) -> float | None:
+    """part / whole to 4 decimals (plenty for a percentage), None when there is no whole."""
+    return round(part / whole, 4) if whole > EPS else None
+
+
+class MetricsAccumulator:
+    """Metrics built one sample at a time; ``snapshot()`` equals ``compute_metrics`` so far."""
+
+    def __init__(self, pattern: Pattern, *, lag_s: float = LAG_S) -> None:
+        self.pattern = pattern
+        self.lag_s = lag_s
+        self._totals = _Totals()
+        self._pending: tuple[Sample, bool] | None = None  # last sample, its interval not known yet
+        self._last_dt = 0.0
+        self._window: deque[tuple[float, Phase]] = deque()  # guide phases over the last lag_s
+        self._events: list[BreathEvent] = []
+        self._rates: list[float] = []
+        self._sums = [0.0] * 5  # n, Σt, Σr, Σt², Σtr over rate readings (t in minutes)
+        self._rate_span: tuple[float, float] | None = None
+        self._seconds: dict[int, list[Sample]] = {}
+
+    def add(self, sample: Sample) -> None:
+        """Take the next tick; samples must come in time order."""
+        if self._pending is not None:
+            prev, prev_matched = self._pending
+            if sample.t < prev.t:
+                raise ValueError(f"samples must be in time order: {sample.t} s after {prev.t} s")
+            self._last_dt = min(sample.t - prev.t, MAX_GAP_S)
+            self._totals.credit(prev, prev_matched, self._last_dt)
+        self._pending = (sample, self._matches(sample))
+        self._add_rate(sample)
+        self._seconds.setdefault(max(0, int(math.floor(sample.t))), []).append(sample)
+
+    def add_event(self, event: BreathEvent) -> None:
+        self._events.append(event)
+
+    def add_events(self, events: Iterable[BreathEvent]) -> None:
+        self._events.extend(events)
+
+    def _matches(self, sample: Sample) -> bool:
+        window = self._window
+        window.append((sample.t, _MEASURED_OF[sample.target_phase]))
+        # keep the newest entry at or before t - lag: the guide phase in effect at that moment
+        while len(window) > 1 and window[1][0] <= sample.t - self.lag_s + EPS:
+            window.popleft()
+        if sample.measured_phase is None:
+            return False
+        return any(phase == sample.measured_phase for _, phase in window)
+
+    def _add_rate(self, sample: Sample) -> None:
+        if sample.rate_bpm is None or not math.isfinite(sample.rate_bpm):
+            return
+        r, tm = sample.rate_bpm, sample.t / 60.0
+        self._rates.append(r)
+        for i, value in enumerate((1.0, tm, r, tm * tm, tm * r)):
+            self._sums[i] += value
+        first = self._rate_span[0] if self._rate_span else sample.t
+        self._rate_span = (first, sample.t)
+
+    def _totals_now(self) -> _Totals:
+        totals = self._totals.copy()
+        if self._pending is not None:
+            totals.credit(*self._pending, self._last_dt)
+        return totals
+
+    def live(self) -> tuple[float | None, float]:
+        """(adherence so far, coverage so far): O(1), for the 10 Hz live state."""
+        totals = self._totals_now()
+        return _share(totals.matched, totals.read), _share(totals.read, totals.total) or 0.0
+
+    def snapshot(self) -> SessionMetrics:
+        totals = self._totals_now()
+        duration = totals.total
+        timeline = tuple(_timeline_point(s, self._seconds[s]) for s in sorted(self._seconds))
+        events = sorted(self._events, key=lambda e: (e.t, e.kind != "hold_end"))
+        inhale_s, exhale_s, holds = _phase_lengths(events, self._end_t())
+        return SessionMetrics(
+            duration_s=round(duration, 3),
+            # samples cover the whole active time, so whole cycles follow from the duration
+            cycles_completed=int(duration / self.pattern.cycle_s + 1e-6),
+            rate=self._rate_stats(timeline),
+            adherence=_share(totals.matched, totals.read),
+            adherence_by_phase={
+                phase: _share(totals.matched_by_phase.get(phase, 0.0), totals.read_by_phase[phase])
+                for phase in PHASE_NAMES
+                if phase in totals.read_by_phase
+            },
+            onset=_onsets(events, self.pattern),
+            measured_inhale_s=_round(_mean(inhale_s), 3),
+            measured_exhale_s=_round(_mean(exhale_s), 3),
+            holds=HoldStats(count=len(holds), longest_s=max(holds) if holds else None),
+            stillness=_share(totals.still, totals.present),
+            presence=_share(totals.present, totals.total) or 0.0,
+            coverage=_share(totals.read, totals.total) or 0.0,
+            resonance_s=round(totals.resonance, 3),
+            timeline=timeline,
+        )
+
+    def _end_t(self) -> float:
+        return self._pending[0].t + self._last_dt if self._pending else 0.0
+
+    def _rate_stats(self, timeline: Sequence[TimelinePoint]) -> RateStats:
+        if not self._rates:
+            return RateStats()
+        n, st, sr, stt, str_ = self._sums
+        trend = None
+        span = self._rate_span
+        if span and span[1] - span[0] >= TREND_MIN_SPAN_S:
+            denominator = n * stt - st * st
+            if denominator > EPS:
+                trend = (n * str_ - st * sr) / denominator
+        settled, after = _settled(timeline)
+        return RateStats(
+            median=round(statistics.median(self._rates), 2),
+            min=min(self._rates),
+            max=max(self._rates),
+            trend_bpm_per_min=_round(trend, 3),
+            settled_bpm=settled,
+            settled_after_s=after,
+        )
+
+
+def compute_metrics(
+    samples: Iterable[Sample], events: Iterable[BreathEvent], pattern: Pattern
+) -> SessionMetrics:
+    """Metrics of a whole session in one call (same result as the accumulator)."""
+    acc = MetricsAccumulator(pattern)
+    for sample in samples:
+        acc.add(sample)
+    acc.add_events(events)
+    return acc.snapshot()
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _majority(values: Iterable[Any]) -> Any:
+    """Most common value; ties go to the one seen first (Counter keeps insertion order)."""
+    counts = Counter(values)
+    return max(counts, key=counts.__getitem__) if counts else None
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _timeline_point(second: int, samples: list[Sample]) -> TimelinePoint:
+    read = [s.measured_phase for s in samples if s.measured_phase is not None]
+    rates = [s.rate_bpm for s in samples if s.rate_bpm is not None]
+    shown = [s.displacement for s in samples if s.displacement is not None]
+    return TimelinePoint(
+        second=second,
+        target_phase=_majority(s.target_phase for s in samples),
+        # "no reading" for the second unless most of its samples had one
+        measured_phase=_majority(read) if 2 * len(read) > len(samples) else None,
+        rate=_round(_mean(rates), 2),
+        quality=_round(min(1.0, max(0.0, _mean([s.quality for s in samples]) or 0.0)), 3),
+        displacement=None if not shown else float(f"{_mean(shown):.4g}"),
+    )
+
+
+def _settled(timeline: Sequence[TimelinePoint]) -> tuple[float | None, int | None]:
+    """The rate the breath settled at, and the second from which it stayed there.
+
+    Settled value: the median per-second rate over the second half of the rated seconds.
+    Settled from: the second after the last one whose rate (a centred median over
+    ``SETTLE_SMOOTH_S`` seconds, so one glitch does not count) was more than ±max(0.5, 10 %)
+    away from that value; None unless it then held for at least ``SETTLE_MIN_TAIL_S``.
+    """
+    rated = [(p.second, p.rate) for p in timeline if p.rate is not None]
+    if len(rated) < SETTLE_MIN_TAIL_S:
+        return None, None
+    rates = [r for _, r in rated]
+    value = statistics.median(rates[len(rates) // 2 :])
+    tolerance = max(0.5, 0.1 * value)
+    half = SETTLE_SMOOTH_S // 2
+    first = 0
+    for i in range(len(rates) - 1, -1, -1):
+        smooth = statistics.median(rates[max(0, i - half) : i + half + 1])
+        if abs(smooth - value) > tolerance:
+            first = i + 1
+            break
+    if len(rates) - first < SETTLE_MIN_TAIL_S:
+        return None, None
+    return round(value, 2), rated[first][0]
+
+
+_ENDS = {
+    "inhale_start": ("exhale_start", "hold_start"),
+    "exhale_start": ("inhale_start", "hold_start"),
+    "hold_start": ("hold_end", "inhale_start", "exhale_start"),
+}
+
+
+def _phase_lengths(
+    events: Sequence[BreathEvent], end_t: float
+) -> tuple[list[float], list[float], list[float]]:
+    """Measured inhale, exhale and hold lengths from the (time-sorted) events.
+
+    An inhale or exhale lasts until the next start of another phase; a hold until it ends (or
+    breathing resumes). A hold still open at the end of the session lasts until the end.
+    """
+    lengths: dict[str, list[float]] = {kind: [] for kind in _ENDS}
+    for i, event in enumerate(events):
+        if event.kind not in _ENDS:
+            continue
+        nxt = next((e for e in events[i + 1 :] if e.kind in _ENDS[event.kind]), None)
+        if nxt is None and event.kind != "hold_start":
+            continue  # the session ended mid-breath: length unknown
+        end = nxt.t if nxt is not None else end_t
+        if end > event.t:
+            lengths[event.kind].append(round(end - event.t, 3))
+    return lengths["inhale_start"], lengths["exhale_start"], lengths["hold_start"]
+
+
+def _onsets(events: Sequence[BreathEvent], pattern: Pattern) -> OnsetStats:
+    cycle = pattern.cycle_s
+    found: dict[str, Any] = {}
+    for kind, offset, length in (
+        ("inhale", 0.0, pattern.inhale),
+        ("exhale", pattern.inhale + pattern.hold_in, pattern.exhale),
+    ):
+        errors = []
+        for event in events:
+            if event.kind != f"{kind}_start":
+                continue
+            k = max(0, round((event.t - offset) / cycle))
+            error = event.t - (k * cycle + offset)
+            if abs(error) <= length / 2 + EPS:
+                errors.append(error)
+        found[f"{kind}_count"] = len(errors)
+        found[f"{kind}_mean_s"] = _round(_mean(errors), 3)
+        found[f"{kind}_mean_abs_s"] = _round(_mean([abs(e) for e in errors]), 3)
+    return OnsetStats(**found)
