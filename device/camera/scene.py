@@ -1,16 +1,17 @@
 """The synthetic scene: a real photo of a person, cut out and warped by a breathing motion.
 
 A photo shipped by an installed package is split once into a background plate (the person
-filled in from the surroundings) and a person sprite (colour + alpha from MediaPipe's pose
-segmentation, padded so the body continues below and beside the photo). Each frame moves the
-sprite with a smooth displacement field made of a few physically placed components (shoulders
-and upper torso rise, chest widens, head follows; head turn, lean, translation) and lays it
-over the plate, so the background never moves. Fields are evaluated on a coarse grid and
+filled in from the surroundings) and a person sprite (colour + alpha from the pose landmark
+model's segmentation, padded so the body continues below and beside the photo). Each frame
+moves the sprite with a smooth displacement field made of a few physically placed components
+(shoulders and upper torso rise, chest widens, head follows; head turn, lean, translation) and
+lays it over the plate, so the background never moves. Fields are evaluated on a coarse grid and
 upsampled, so a frame costs one ``cv2.remap`` and one blend.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from device.camera.cutout import find_person
 from device.errors import SourceError
 
 PHOTOS = ("astronaut", "grace_hopper")
@@ -44,39 +46,38 @@ class Photo:
         return float(rows[0]) if rows.size else 0.0
 
 
+# Where installed packages ship the photos, found without importing them: importing
+# skimage.data or matplotlib would cost the live demo ~30 MB of resident memory for one file.
+_PHOTO_FILES = {
+    "astronaut": ("skimage", "data/astronaut.png", "scikit-image"),
+    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "matplotlib"),
+}
+
+
 def _read_photo(name: str) -> np.ndarray:
-    if name == "astronaut":
-        from skimage import data
+    if name not in _PHOTO_FILES:
+        raise SourceError(f"demo person: unknown photo {name!r}; allowed: {', '.join(PHOTOS)}")
+    package, relpath, dist = _PHOTO_FILES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError(f"demo person: the {name} photo comes with {dist}; install it")
+    path = os.path.join(next(iter(spec.submodule_search_locations)), relpath)
+    from PIL import Image  # not cv2: its libpng prints a colour-profile warning for astronaut
 
-        return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    if name == "grace_hopper":
-        import matplotlib
-
-        path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-        image = cv2.imread(path)
-        if image is None:
-            raise SourceError(f"demo person: cannot read {path}; reinstall matplotlib")
-        return image
-    raise SourceError(f"demo person: unknown photo {name!r}; allowed: {', '.join(PHOTOS)}")
+    try:
+        with Image.open(path) as img:
+            rgb = np.asarray(img.convert("RGB"))
+    except OSError as exc:
+        raise SourceError(f"demo person: cannot read {path} ({exc}); reinstall {dist}") from exc
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 @lru_cache(maxsize=4)
 def load_photo(name: str) -> Photo:
-    """Load a shipped photo and find the person in it once (MediaPipe pose, offline model)."""
-    import mediapipe as mp
-
+    """Load a shipped photo and find the person in it once (pose models on LiteRT, offline)."""
     image = _read_photo(name)
-    pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                  enable_segmentation=True)
-    try:
-        result = pose.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    finally:
-        pose.close()
-    if result.pose_landmarks is None or result.segmentation_mask is None:
-        raise SourceError(f"demo person: MediaPipe found no person in the {name} photo")
-    h, w = image.shape[:2]
-    points = np.array([(p.x * w, p.y * h) for p in result.pose_landmarks.landmark])
-    mask = np.clip((result.segmentation_mask.astype(np.float32) - 0.25) / 0.5, 0, 1)
+    points, probability = find_person(image, f"{name} photo")
+    mask = np.clip((probability - 0.25) / 0.5, 0, 1)
     return Photo(name, image, cv2.GaussianBlur(mask, (0, 0), 1.0), points)
 
 
