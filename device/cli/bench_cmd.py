@@ -81,4 +81,29 @@ def bench_accuracy(suite: str, seed: int, only: tuple[str, ...], cache: Path,
         json_out.write_text(json.dumps(clean, indent=1))
 
 
+@bench.command("live")
+@click.option("--seconds", type=click.FloatRange(5, 600), default=40.0, show_default=True,
+              help="How long the live session runs, real time.")
+@click.option("--pattern", "pattern_id", default="box", show_default=True,
+              help="Pattern the session paces and the demo person follows.")
+@click.option("--hz", type=click.FloatRange(10, 1000), default=50.0, show_default=True,
+              help="Engine step rate (the LED update rate under test).")
+@click.option("--rss-seconds", type=click.FloatRange(0, 600), default=20.0, show_default=True,
+              help="How long 'breathe run --demo' runs for the memory number (0: skip).")
+@click.pass_context
+def bench_live(ctx: click.Context, seconds: float, pattern_id: str, hz: float,
+               rss_seconds: float) -> None:
+    """Frame → published live state latency, LED loop jitter, `breathe run --demo` peak RSS."""
+    from device.bench.live import demo_peak_rss, format_live, format_rss, measure_live
+    from device.cli.context import settings as load_settings
+
+    settings = load_settings(ctx)
+    click.echo(f"running a {seconds:.0f} s live session on the demo person...", err=True)
+    click.echo(format_live(measure_live(settings, pattern_id, seconds, hz)))
+    if rss_seconds > 0:
+        click.echo(f"running 'breathe run --demo' for {rss_seconds:.0f} s...", err=True)
+        click.echo("")
+        click.echo(format_rss(demo_peak_rss(rss_seconds, pattern_id)))
+
+
 COMMANDS = [bench]
