@@ -230,7 +230,7 @@ def test_run_with_an_unknown_pattern_stops_before_pacing(cli) -> None:
     assert "cycle" not in result.stdout
 
 
-@pytest.mark.parametrize("name", ["session", "relay"])
+@pytest.mark.parametrize("name", ["relay"])
 @pytest.mark.parametrize("extra", [(), ("start", "--now")], ids=["bare", "with-args"])
 def test_placeholders_say_not_available_and_exit_1(cli, name: str, extra) -> None:
     result = cli(name, *extra)
@@ -387,6 +387,6 @@ def test_console_script_exit_codes(data_dir: Path, misspelled_config: Path) -> N
     bad = _breathe("config", "check", str(misspelled_config), data_dir=data_dir)
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "mqtt.hots" in bad.stdout
-    placeholder = _breathe("session", data_dir=data_dir)
+    placeholder = _breathe("relay", data_dir=data_dir)
     assert placeholder.returncode == 1
     assert PLACEHOLDER_MARK in placeholder.stderr

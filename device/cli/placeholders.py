@@ -20,7 +20,6 @@ def _placeholder(name: str, what: str, issue: str) -> click.Command:
 PLACEHOLDERS = [
     _placeholder("run", "the appliance: camera, pacing, sessions, web app", "live session"),
     _placeholder("analyze", "breath analysis of a video file", "breath estimator"),
-    _placeholder("session", "headless sessions from a terminal", "live session"),
     _placeholder("patterns", "breathing patterns", "foundation"),
     _placeholder("config", "configuration check and show", "foundation"),
     _placeholder("relay", "the cloud relay", "fleet sync"),

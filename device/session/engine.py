@@ -15,8 +15,7 @@ Cadence (the session loop owns time, through a :class:`device.clock.Clock`):
 - live state is published on a ``1 / publish_hz`` grid of clock time (10 Hz default: every 5th
   step at 50 Hz, every step at 10 Hz), plus immediately on every status change;
 - checkpoints every ``CHECKPOINT_S`` = 4.5 s of clock time while running, and on pause, so a
-  kill -9 loses under 5 s. Each checkpoint opens its own short-lived connection (the store's
-  rule: one connection per thread; commands and the loop may be on different threads).
+  kill -9 loses under 5 s. What is written, and how, lives in :mod:`device.session.persist`.
 
 Breath events carry camera time; they are moved onto the session's active time by their age
 relative to the latest reading (``elapsed - (reading.t - event.t)``). Events that arrive while
@@ -28,21 +27,16 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
-
-from sqlite_utils import Database
 
 from device.breath.types import BreathReading
 from device.clock import Clock
 from device.errors import BadInput
 from device.pacing.engine import PacingEngine, PacingState
 from device.pacing.patterns import Pattern
+from device.session import persist
 from device.session.live_state import (
     ACTIVE,
     BreathSource,
@@ -55,16 +49,8 @@ from device.session.live_state import (
     read_breath,
 )
 from device.session.metrics import MetricsAccumulator, Sample
-from device.store.db import open_db, timestamp
-from device.store.errors import StoreError
-from device.store.outbox_repo import Outgoing
-from device.store.patterns_repo import get_pattern, list_patterns
-from device.store.sessions_repo import (
-    checkpoint_session,
-    create_session,
-    finish_session,
-    interrupt_running,
-)
+from device.session.persist import SCHEMA_VERSION as SCHEMA_VERSION
+from device.session.persist import LiveSession as _Live
 
 log = logging.getLogger(__name__)
 
@@ -74,27 +60,10 @@ CHECKPOINT_S = 4.5
 MAX_MINUTES = 240.0
 SUBSCRIBER_QUEUE = 64  # states kept for a slow subscriber; the oldest are dropped first
 TIME_EPS = 1e-6  # clock sums such as 5 × 0.02 land a hair either side of 0.1
-SCHEMA_VERSION = 1
 
 
 class SessionConflict(BadInput):
     """A command that does not fit the session's current state (e.g. pause while idle)."""
-
-
-@dataclass
-class _Live:
-    """The moving parts of the session in progress."""
-
-    id: str
-    pattern_id: str
-    pattern: Pattern
-    profile: str | None
-    started: str
-    pacing: PacingEngine
-    metrics: MetricsAccumulator
-    last_checkpoint: float  # clock seconds
-    written_from: int = 0  # first timeline second the next checkpoint (re)writes
-    checkpoints: int = 0
 
 
 def _check_minutes(minutes: object) -> float:
@@ -142,11 +111,7 @@ class SessionEngine:
         self.device_id = device_id
         self.publish_interval = 1.0 / publish_hz
         self.checkpoint_s = checkpoint_s
-        db = open_db(self.db_path)  # migrates a fresh file once; later opens skip that
-        try:
-            self.recovered = interrupt_running(db)
-        finally:
-            db.close()
+        self.recovered = persist.recover(self.db_path)  # also migrates a fresh file, once
         if self.recovered:
             log.warning("marked %d session(s) left running as interrupted", self.recovered)
         self._lock = threading.RLock()
@@ -218,14 +183,6 @@ class SessionEngine:
 
     # -- commands -----------------------------------------------------------------------------
 
-    @contextmanager
-    def _db(self) -> Iterator[Database]:
-        db = open_db(self.db_path, migrate_schema=False)
-        try:
-            yield db
-        finally:
-            db.close()
-
     def _conflict(self, command: str, allowed: str) -> SessionConflict:
         where = f" (session {self._live.id})" if self._live else ""
         return SessionConflict(
@@ -242,9 +199,7 @@ class SessionEngine:
             if self._status in ACTIVE:
                 raise self._conflict("start", "when no session is running or paused; stop it "
                                               "first")
-            with self._db() as db:
-                pattern_id, resolved = self._resolve(db, pattern, profile)
-                record = create_session(db, pattern_id, profile=profile)
+            pattern_id, resolved, record = persist.create(self.db_path, pattern, profile)
             pacing = PacingEngine(resolved, self.clock, duration_s=duration_s)
             pacing.start()
             self._live = _Live(
@@ -262,22 +217,6 @@ class SessionEngine:
             pop_events(self.breath)  # events from before the session are not its own
             log.info("session %s started: %s for %g min", record.id, pattern_id, minutes)
             return self._announce()
-
-    def _resolve(
-        self, db: Database, pattern: str | Pattern, profile: str | None
-    ) -> tuple[str, Pattern]:
-        if isinstance(pattern, str):
-            return pattern, get_pattern(db, pattern).pattern  # NotFound lists the known ids
-        records = list_patterns(db, owner=profile)
-        for same in (lambda r: r.pattern == pattern, lambda r: r.pattern.phases == pattern.phases):
-            for record in records:
-                if same(record):
-                    return record.id, record.pattern
-        known = ", ".join(r.id for r in records)
-        raise BadInput(
-            f"pattern: {pattern.name!r} ({pattern.label}) is not stored, and a session must "
-            f"refer to a stored pattern (known: {known}); save it with 'breathe patterns add'"
-        )
 
     def pause(self) -> LiveState:
         """Freeze the guide and the clock of the session; saves a checkpoint."""
@@ -338,6 +277,8 @@ class SessionEngine:
             if live is None:
                 if self.outputs is not None:
                     self.outputs.tick(None, [], now)  # LED off; the button still works
+                if self._live is not None:
+                    return self._state  # the button started a session inside tick
                 base = self._final or LiveState(status="idle", t=now)
                 self._state = replace(base, t=now, mode=mode, reason=reason)
                 self._publish(self._state)
@@ -432,26 +373,7 @@ class SessionEngine:
         return self._state
 
     def _checkpoint(self, live: _Live, now: float) -> None:
-        """Save duration, metrics so far and the new timeline seconds; never stops pacing."""
-        live.last_checkpoint = now  # on failure, retry at the next interval, not every step
-        snapshot = live.metrics.snapshot()
-        # the last second written may have been partial: rewrite it (rows are replaced)
-        points = [p for p in snapshot.timeline if p.second >= live.written_from]
-        try:
-            with self._db() as db:
-                checkpoint_session(
-                    db,
-                    live.id,
-                    duration_s=round(live.pacing.elapsed(), 3),
-                    metrics=snapshot.to_dict(),
-                    timeline=points,
-                )
-        except (StoreError, sqlite3.Error, BadInput):
-            log.exception("session %s: checkpoint failed; pacing goes on", live.id)
-            return
-        if points:
-            live.written_from = points[-1].second
-        live.checkpoints += 1
+        persist.checkpoint(self.db_path, live, now)
 
     def _finish(self, status: SessionStatus) -> LiveState:
         """Close the session with its metrics and its sync message, in one transaction."""
@@ -459,34 +381,7 @@ class SessionEngine:
         assert live is not None
         live.pacing.stop()
         now = self.clock.now()
-        snapshot = live.metrics.snapshot()
-        points = [p for p in snapshot.timeline if p.second >= live.written_from]
-        duration_s = round(live.pacing.elapsed(), 3)
-        ended = datetime.now(UTC)
-        metrics = snapshot.to_dict()
-        payload = {
-            "schema": SCHEMA_VERSION,
-            "id": live.id,
-            "device_id": self.device_id,
-            "profile": live.profile,
-            "pattern_id": live.pattern_id,
-            "pattern": live.pattern.model_dump(mode="json"),
-            "started": live.started,
-            "ended": timestamp(ended),
-            "status": status,
-            "duration_s": duration_s,
-            "metrics": metrics,
-        }
-        message = Outgoing(topic=f"breathe/v1/{self.device_id}/sessions", payload=payload,
-                           message_id=live.id)
-        try:
-            with self._db() as db:
-                finish_session(db, live.id, status=status, duration_s=duration_s,  # type: ignore[arg-type]
-                               metrics=metrics, timeline=points, outbox=[message], now=ended)
-        except (StoreError, sqlite3.Error, BadInput):
-            # the row stays 'running' and becomes 'interrupted' at the next start, holding the
-            # last checkpoint: the person still gets their session back
-            log.exception("session %s: could not save its end", live.id)
+        duration_s = persist.finish(self.db_path, live, status, self.device_id)
         if self.outputs is not None:
             self.outputs.off()
         reading, mode, reason = self._read_breath()

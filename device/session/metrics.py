@@ -24,10 +24,10 @@ Definitions (the summary page and the insights quote these):
 from __future__ import annotations
 
 import math
-import statistics
-from collections import Counter, deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -35,14 +35,17 @@ from pydantic import BaseModel, ConfigDict
 from device.breath.types import BreathEvent, BreathReading, Phase
 from device.pacing.engine import PacingState
 from device.pacing.patterns import PHASE_NAMES, Pattern, PhaseName
+from device.session.timeline import SETTLE_MIN_TAIL_S as SETTLE_MIN_TAIL_S
+from device.session.timeline import SETTLE_SMOOTH_S as SETTLE_SMOOTH_S
+from device.session.timeline import RunningMedian, Timeline
+from device.session.timeline import mean_or_none as _mean
+from device.session.timeline import round_or_none as _round
 from device.store.sessions_repo import TimelinePoint
 
 LAG_S = 0.7
 MAX_GAP_S = 1.0
 RESONANCE_BPM = (5.0, 7.0)
 TREND_MIN_SPAN_S = 30.0  # a slope over less than this says nothing
-SETTLE_MIN_TAIL_S = 30  # a settled rate has to hold for at least this many seconds
-SETTLE_SMOOTH_S = 9  # per-second rates are median-smoothed over this many seconds
 EPS = 1e-9
 
 _MEASURED_OF: dict[PhaseName, Phase] = {
@@ -173,16 +176,8 @@ class _Totals:
             self.matched_by_phase[phase] = self.matched_by_phase.get(phase, 0.0) + weight
 
     def copy(self) -> _Totals:
-        return _Totals(
-            self.total,
-            self.read,
-            self.matched,
-            self.present,
-            self.still,
-            self.resonance,
-            dict(self.read_by_phase),
-            dict(self.matched_by_phase),
-        )
+        read, matched = dict(self.read_by_phase), dict(self.matched_by_phase)
+        return replace(self, read_by_phase=read, matched_by_phase=matched)
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -200,11 +195,11 @@ class MetricsAccumulator:
         self._pending: tuple[Sample, bool] | None = None  # last sample, its interval not known yet
         self._last_dt = 0.0
         self._window: deque[tuple[float, Phase]] = deque()  # guide phases over the last lag_s
-        self._events: list[BreathEvent] = []
-        self._rates: list[float] = []
+        self._breaths = _Breaths(pattern)
+        self._rates = RunningMedian()
         self._sums = [0.0] * 5  # n, Σt, Σr, Σt², Σtr over rate readings (t in minutes)
         self._rate_span: tuple[float, float] | None = None
-        self._seconds: dict[int, list[Sample]] = {}
+        self._timeline = Timeline()
 
     def add(self, sample: Sample) -> None:
         """Take the next tick; samples must come in time order."""
@@ -216,13 +211,14 @@ class MetricsAccumulator:
             self._totals.credit(prev, prev_matched, self._last_dt)
         self._pending = (sample, self._matches(sample))
         self._add_rate(sample)
-        self._seconds.setdefault(max(0, int(math.floor(sample.t))), []).append(sample)
+        self._timeline.add(sample)
 
     def add_event(self, event: BreathEvent) -> None:
-        self._events.append(event)
+        self._breaths.add(event)
 
     def add_events(self, events: Iterable[BreathEvent]) -> None:
-        self._events.extend(events)
+        for event in events:
+            self.add_event(event)
 
     def _matches(self, sample: Sample) -> bool:
         window = self._window
@@ -238,7 +234,7 @@ class MetricsAccumulator:
         if sample.rate_bpm is None or not math.isfinite(sample.rate_bpm):
             return
         r, tm = sample.rate_bpm, sample.t / 60.0
-        self._rates.append(r)
+        self._rates.add(r)
         for i, value in enumerate((1.0, tm, r, tm * tm, tm * r)):
             self._sums[i] += value
         first = self._rate_span[0] if self._rate_span else sample.t
@@ -258,21 +254,21 @@ class MetricsAccumulator:
     def snapshot(self) -> SessionMetrics:
         totals = self._totals_now()
         duration = totals.total
-        timeline = tuple(_timeline_point(s, self._seconds[s]) for s in sorted(self._seconds))
-        events = sorted(self._events, key=lambda e: (e.t, e.kind != "hold_end"))
-        inhale_s, exhale_s, holds = _phase_lengths(events, self._end_t())
+        current = self._timeline.current()  # only the second in progress is rebuilt
+        timeline = self._timeline.points(current)
+        inhale_s, exhale_s, holds = self._breaths.lengths(self._end_t())
         return SessionMetrics(
             duration_s=round(duration, 3),
             # samples cover the whole active time, so whole cycles follow from the duration
             cycles_completed=int(duration / self.pattern.cycle_s + 1e-6),
-            rate=self._rate_stats(timeline),
+            rate=self._rate_stats(current),
             adherence=_share(totals.matched, totals.read),
             adherence_by_phase={
                 phase: _share(totals.matched_by_phase.get(phase, 0.0), totals.read_by_phase[phase])
                 for phase in PHASE_NAMES
                 if phase in totals.read_by_phase
             },
-            onset=_onsets(events, self.pattern),
+            onset=self._breaths.onsets(),
             measured_inhale_s=_round(_mean(inhale_s), 3),
             measured_exhale_s=_round(_mean(exhale_s), 3),
             holds=HoldStats(count=len(holds), longest_s=max(holds) if holds else None),
@@ -286,7 +282,7 @@ class MetricsAccumulator:
     def _end_t(self) -> float:
         return self._pending[0].t + self._last_dt if self._pending else 0.0
 
-    def _rate_stats(self, timeline: Sequence[TimelinePoint]) -> RateStats:
+    def _rate_stats(self, current: TimelinePoint | None) -> RateStats:
         if not self._rates:
             return RateStats()
         n, st, sr, stt, str_ = self._sums
@@ -296,11 +292,11 @@ class MetricsAccumulator:
             denominator = n * stt - st * st
             if denominator > EPS:
                 trend = (n * str_ - st * sr) / denominator
-        settled, after = _settled(timeline)
+        settled, after = self._timeline.settled(current)
         return RateStats(
-            median=round(statistics.median(self._rates), 2),
-            min=min(self._rates),
-            max=max(self._rates),
+            median=round(self._rates.median(), 2),
+            min=self._rates.min,
+            max=self._rates.max,
             trend_bpm_per_min=_round(trend, 3),
             settled_bpm=settled,
             settled_after_s=after,
@@ -318,61 +314,6 @@ def compute_metrics(
     return acc.snapshot()
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _majority(values: Iterable[Any]) -> Any:
-    """Most common value; ties go to the one seen first (Counter keeps insertion order)."""
-    counts = Counter(values)
-    return max(counts, key=counts.__getitem__) if counts else None
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _timeline_point(second: int, samples: list[Sample]) -> TimelinePoint:
-    read = [s.measured_phase for s in samples if s.measured_phase is not None]
-    rates = [s.rate_bpm for s in samples if s.rate_bpm is not None]
-    shown = [s.displacement for s in samples if s.displacement is not None]
-    return TimelinePoint(
-        second=second,
-        target_phase=_majority(s.target_phase for s in samples),
-        # "no reading" for the second unless most of its samples had one
-        measured_phase=_majority(read) if 2 * len(read) > len(samples) else None,
-        rate=_round(_mean(rates), 2),
-        quality=_round(min(1.0, max(0.0, _mean([s.quality for s in samples]) or 0.0)), 3),
-        displacement=None if not shown else float(f"{_mean(shown):.4g}"),
-    )
-
-
-def _settled(timeline: Sequence[TimelinePoint]) -> tuple[float | None, int | None]:
-    """The rate the breath settled at, and the second from which it stayed there.
-
-    Settled value: the median per-second rate over the second half of the rated seconds.
-    Settled from: the second after the last one whose rate (a centred median over
-    ``SETTLE_SMOOTH_S`` seconds, so one glitch does not count) was more than ±max(0.5, 10 %)
-    away from that value; None unless it then held for at least ``SETTLE_MIN_TAIL_S``.
-    """
-    rated = [(p.second, p.rate) for p in timeline if p.rate is not None]
-    if len(rated) < SETTLE_MIN_TAIL_S:
-        return None, None
-    rates = [r for _, r in rated]
-    value = statistics.median(rates[len(rates) // 2 :])
-    tolerance = max(0.5, 0.1 * value)
-    half = SETTLE_SMOOTH_S // 2
-    first = 0
-    for i in range(len(rates) - 1, -1, -1):
-        smooth = statistics.median(rates[max(0, i - half) : i + half + 1])
-        if abs(smooth - value) > tolerance:
-            first = i + 1
-            break
-    if len(rates) - first < SETTLE_MIN_TAIL_S:
-        return None, None
-    return round(value, 2), rated[first][0]
-
-
 _ENDS = {
     "inhale_start": ("exhale_start", "hold_start"),
     "exhale_start": ("inhale_start", "hold_start"),
@@ -380,43 +321,73 @@ _ENDS = {
 }
 
 
-def _phase_lengths(
-    events: Sequence[BreathEvent], end_t: float
-) -> tuple[list[float], list[float], list[float]]:
-    """Measured inhale, exhale and hold lengths from the (time-sorted) events.
+def _event_order(event: BreathEvent) -> tuple[float, bool]:
+    """Time order; a hold's end before anything else at the same moment."""
+    return event.t, event.kind != "hold_end"
+
+
+class _Breaths:
+    """Measured phase lengths and onset errors, extended as breath events arrive.
 
     An inhale or exhale lasts until the next start of another phase; a hold until it ends (or
-    breathing resumes). A hold still open at the end of the session lasts until the end.
+    breathing resumes); a hold still open at the end of the session lasts until the end. Events
+    are kept in time order and scanned once; one arriving before an event already scanned
+    (late delivery) makes the next read rescan from the start.
     """
-    lengths: dict[str, list[float]] = {kind: [] for kind in _ENDS}
-    for i, event in enumerate(events):
-        if event.kind not in _ENDS:
-            continue
-        nxt = next((e for e in events[i + 1 :] if e.kind in _ENDS[event.kind]), None)
-        if nxt is None and event.kind != "hold_start":
-            continue  # the session ended mid-breath: length unknown
-        end = nxt.t if nxt is not None else end_t
-        if end > event.t:
-            lengths[event.kind].append(round(end - event.t, 3))
-    return lengths["inhale_start"], lengths["exhale_start"], lengths["hold_start"]
 
+    def __init__(self, pattern: Pattern) -> None:
+        self.pattern = pattern
+        self._events: list[BreathEvent] = []
+        self._rescan()
 
-def _onsets(events: Sequence[BreathEvent], pattern: Pattern) -> OnsetStats:
-    cycle = pattern.cycle_s
-    found: dict[str, Any] = {}
-    for kind, offset, length in (
-        ("inhale", 0.0, pattern.inhale),
-        ("exhale", pattern.inhale + pattern.hold_in, pattern.exhale),
-    ):
-        errors = []
-        for event in events:
-            if event.kind != f"{kind}_start":
-                continue
-            k = max(0, round((event.t - offset) / cycle))
-            error = event.t - (k * cycle + offset)
-            if abs(error) <= length / 2 + EPS:
-                errors.append(error)
-        found[f"{kind}_count"] = len(errors)
-        found[f"{kind}_mean_s"] = _round(_mean(errors), 3)
-        found[f"{kind}_mean_abs_s"] = _round(_mean([abs(e) for e in errors]), 3)
-    return OnsetStats(**found)
+    def _rescan(self) -> None:
+        self._scanned = 0
+        self._open: list[BreathEvent] = []  # starts whose end has not come yet
+        self._lengths: dict[str, list[float]] = {kind: [] for kind in _ENDS}
+        self._errors: dict[str, list[float]] = {"inhale": [], "exhale": []}
+
+    def add(self, event: BreathEvent) -> None:
+        # after any equal ones: the order a stable sort of the arrivals would give
+        i = bisect_right(self._events, _event_order(event), key=_event_order)
+        self._events.insert(i, event)
+        if i < self._scanned:
+            self._rescan()
+
+    def _scan(self) -> None:
+        p = self.pattern
+        starts = {"inhale": (0.0, p.inhale), "exhale": (p.inhale + p.hold_in, p.exhale)}
+        for event in self._events[self._scanned :]:
+            still_open = []
+            for start in self._open:
+                if event.kind not in _ENDS[start.kind]:
+                    still_open.append(start)
+                elif event.t > start.t:
+                    self._lengths[start.kind].append(round(event.t - start.t, 3))
+            self._open = still_open
+            if event.kind in _ENDS:
+                self._open.append(event)
+            kind = event.kind.removesuffix("_start")
+            if kind in starts:  # onset error against the nearest guide start of that phase
+                offset, length = starts[kind]
+                k = max(0, round((event.t - offset) / p.cycle_s))
+                error = event.t - (k * p.cycle_s + offset)
+                if abs(error) <= length / 2 + EPS:
+                    self._errors[kind].append(error)
+        self._scanned = len(self._events)
+
+    def lengths(self, end_t: float) -> tuple[list[float], list[float], list[float]]:
+        """Measured inhale, exhale and hold lengths (s), in event order."""
+        self._scan()
+        holds = self._lengths["hold_start"] + [
+            round(end_t - e.t, 3) for e in self._open if e.kind == "hold_start" and end_t > e.t
+        ]
+        return self._lengths["inhale_start"], self._lengths["exhale_start"], holds
+
+    def onsets(self) -> OnsetStats:
+        self._scan()
+        found: dict[str, Any] = {}
+        for kind, errors in self._errors.items():
+            found[f"{kind}_count"] = len(errors)
+            found[f"{kind}_mean_s"] = _round(_mean(errors), 3)
+            found[f"{kind}_mean_abs_s"] = _round(_mean([abs(e) for e in errors]), 3)
+        return OnsetStats(**found)

@@ -1,0 +1,187 @@
+"""What the session engine writes to the store: create, checkpoint, finish, recover.
+
+Kept apart from the engine's state machine so the loop reads as timing and commands, and this
+reads as rows and messages. Each call opens its own short-lived connection (the store's rule:
+one connection per thread; commands and the loop may be on different threads). A failed
+checkpoint or finish is logged and swallowed: pacing must never stop because a write failed,
+and a row left ``running`` becomes ``interrupted`` at the next start, holding its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from bisect import bisect_left
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from device.errors import BadInput
+from device.pacing.engine import PacingEngine
+from device.pacing.patterns import Pattern
+from device.session.live_state import SessionStatus
+from device.session.metrics import MetricsAccumulator, SessionMetrics
+from device.store.db import open_db, timestamp
+from device.store.errors import StoreError
+from device.store.outbox_repo import Outgoing
+from device.store.patterns_repo import get_pattern, list_patterns
+from device.store.sessions_repo import (
+    SessionRecord,
+    TimelinePoint,
+    checkpoint_session,
+    create_session,
+    finish_session,
+    interrupt_running,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class LiveSession:
+    """The moving parts of the session in progress."""
+
+    id: str
+    pattern_id: str
+    pattern: Pattern
+    profile: str | None
+    started: str
+    pacing: PacingEngine
+    metrics: MetricsAccumulator
+    last_checkpoint: float  # clock seconds
+    written_from: int = 0  # first timeline second the next checkpoint (re)writes
+    checkpoints: int = 0
+
+    def unwritten(self, snapshot: SessionMetrics) -> list[TimelinePoint]:
+        """Timeline rows not yet stored; the last second written may have been partial, so it
+        is written again (rows are replaced)."""
+        timeline = snapshot.timeline
+        return list(timeline[bisect_left(timeline, self.written_from, key=_second) :])
+
+
+def _second(point: TimelinePoint) -> int:
+    return point.second
+
+
+@contextmanager
+def connect(db_path: Path) -> Iterator[Database]:
+    db = open_db(db_path, migrate_schema=False)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def recover(db_path: Path) -> int:
+    """Migrate a fresh file once; mark sessions a crash left ``running`` as ``interrupted``."""
+    db = open_db(db_path)
+    try:
+        return interrupt_running(db)
+    finally:
+        db.close()
+
+
+def create(
+    db_path: Path, pattern: str | Pattern, profile: str | None
+) -> tuple[str, Pattern, SessionRecord]:
+    """Resolve the pattern against the store and create the session row."""
+    with connect(db_path) as db:
+        pattern_id, resolved = _resolve(db, pattern, profile)
+        return pattern_id, resolved, create_session(db, pattern_id, profile=profile)
+
+
+def _resolve(db: Database, pattern: str | Pattern, profile: str | None) -> tuple[str, Pattern]:
+    if isinstance(pattern, str):
+        return pattern, get_pattern(db, pattern).pattern  # NotFound lists the known ids
+    records = list_patterns(db, owner=profile)
+    for same in (lambda r: r.pattern == pattern, lambda r: r.pattern.phases == pattern.phases):
+        for record in records:
+            if same(record):
+                return record.id, record.pattern
+    known = ", ".join(r.id for r in records)
+    raise BadInput(
+        f"pattern: {pattern.name!r} ({pattern.label}) is not stored, and a session must "
+        f"refer to a stored pattern (known: {known}); save it with 'breathe patterns add'"
+    )
+
+
+def checkpoint(db_path: Path, live: LiveSession, now: float) -> None:
+    """Save duration, metrics so far and the new timeline seconds; never stops pacing."""
+    live.last_checkpoint = now  # on failure, retry at the next interval, not every step
+    snapshot = live.metrics.snapshot()
+    points = live.unwritten(snapshot)
+    try:
+        with connect(db_path) as db:
+            checkpoint_session(
+                db,
+                live.id,
+                duration_s=round(live.pacing.elapsed(), 3),
+                metrics=snapshot.to_dict(),
+                timeline=points,
+            )
+    except (StoreError, sqlite3.Error, BadInput):
+        log.exception("session %s: checkpoint failed; pacing goes on", live.id)
+        return
+    if points:
+        live.written_from = points[-1].second
+    live.checkpoints += 1
+
+
+def outbox_payload(
+    live: LiveSession,
+    *,
+    device_id: str,
+    status: SessionStatus,
+    ended: datetime,
+    duration_s: float,
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """The session's sync message (``breathe/v1/<device>/sessions``)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "id": live.id,
+        "device_id": device_id,
+        "profile": live.profile,
+        "pattern_id": live.pattern_id,
+        "pattern": live.pattern.model_dump(mode="json"),
+        "started": live.started,
+        "ended": timestamp(ended),
+        "status": status,
+        "duration_s": duration_s,
+        "metrics": metrics,
+    }
+
+
+def finish(db_path: Path, live: LiveSession, status: SessionStatus, device_id: str) -> float:
+    """Close the session with its metrics and its sync message, in one transaction.
+
+    Returns the active duration saved. On failure the row stays ``running`` and becomes
+    ``interrupted`` at the next start, holding the last checkpoint: the person still gets
+    their session back.
+    """
+    snapshot = live.metrics.snapshot()
+    points = live.unwritten(snapshot)
+    duration_s = round(live.pacing.elapsed(), 3)
+    ended = datetime.now(UTC)
+    metrics = snapshot.to_dict()
+    payload = outbox_payload(
+        live, device_id=device_id, status=status, ended=ended, duration_s=duration_s,
+        metrics=metrics,
+    )
+    message = Outgoing(topic=f"breathe/v1/{device_id}/sessions", payload=payload,
+                       message_id=live.id)
+    try:
+        with connect(db_path) as db:
+            finish_session(db, live.id, status=status, duration_s=duration_s,  # type: ignore[arg-type]
+                           metrics=metrics, timeline=points, outbox=[message], now=ended)
+    except (StoreError, sqlite3.Error, BadInput):
+        log.exception("session %s: could not save its end", live.id)
+    return duration_s
