@@ -208,8 +208,16 @@ def test_holds_and_phase_lengths_from_events():
     m = compute_metrics(follower(BOX, 60), reversed(events), BOX)  # order does not matter
     assert m.holds.count == 2
     assert m.holds.longest_s == pytest.approx(22.0)
-    assert m.measured_inhale_s == pytest.approx(4.0)  # 4.0 and 4.0
-    assert m.measured_exhale_s == pytest.approx((5.6 + 4.4) / 2)
+    # two inhales and two exhales are too few to say how long they typically are
+    assert m.measured_inhale_s is None and m.measured_exhale_s is None
+    more = events + [BreathEvent("inhale_start", 61.0, 61.5),
+                     BreathEvent("exhale_start", 65.5, 66.0),
+                     BreathEvent("inhale_start", 69.0, 69.5),
+                     BreathEvent("exhale_start", 72.5, 73.0),
+                     BreathEvent("inhale_start", 77.0, 77.5)]
+    m = compute_metrics(follower(BOX, 80), more, BOX)
+    assert m.measured_inhale_s == pytest.approx(4.0)  # median of 4.0, 4.0, 4.5, 3.5
+    assert m.measured_exhale_s == pytest.approx(4.45)  # median of 5.6, 4.4, 3.5, 4.5
 
 
 def test_timeline_has_one_point_per_second_with_majority_phase():

@@ -56,8 +56,11 @@ def status_line(state: LiveState) -> str:
     target = PHASE_WORDS.get(state.target_phase, state.target_phase)
     if state.status == "paused":
         target = "PAUSED"
-    head = (f"{_clock(state.elapsed)}/{_clock(state.elapsed + state.remaining)} "
-            f"cycle {state.cycle + 1:3d}  {target:<12}")
+    total = state.elapsed + state.remaining
+    # an open-ended run (breathe run without --minutes) shows only the time so far
+    when = (_clock(state.elapsed) if total >= MAX_MINUTES * 60 - 1
+            else f"{_clock(state.elapsed)}/{_clock(total)}")
+    head = f"{when} cycle {state.cycle + 1:3d}  {target:<12}"
     if state.mode == "measuring":
         rate = "--" if state.rate is None else f"{state.rate:4.1f}/min"
         quality = "--" if state.quality is None else f"{state.quality:.2f}"

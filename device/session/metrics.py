@@ -126,7 +126,7 @@ class SessionMetrics(_Model):
     adherence: float | None = None
     adherence_by_phase: dict[PhaseName, float | None] = {}
     onset: OnsetStats = OnsetStats()
-    measured_inhale_s: float | None = None  # mean length of measured inhales
+    measured_inhale_s: float | None = None  # median length of measured inhales (≥ 3 seen)
     measured_exhale_s: float | None = None
     holds: HoldStats = HoldStats()
     stillness: float | None = None  # share of present time that was still
@@ -269,8 +269,8 @@ class MetricsAccumulator:
                 if phase in totals.read_by_phase
             },
             onset=self._breaths.onsets(),
-            measured_inhale_s=_round(_mean(inhale_s), 3),
-            measured_exhale_s=_round(_mean(exhale_s), 3),
+            measured_inhale_s=_round(_typical(inhale_s), 3),
+            measured_exhale_s=_round(_typical(exhale_s), 3),
             holds=HoldStats(count=len(holds), longest_s=max(holds) if holds else None),
             stillness=_share(totals.still, totals.present),
             presence=_share(totals.present, totals.total) or 0.0,
@@ -391,3 +391,15 @@ class _Breaths:
             found[f"{kind}_mean_s"] = _round(_mean(errors), 3)
             found[f"{kind}_mean_abs_s"] = _round(_mean([abs(e) for e in errors]), 3)
         return OnsetStats(**found)
+
+
+MIN_STROKES = 3  # fewer measured inhales (exhales) than this say nothing about their length
+
+
+def _typical(lengths: list[float]) -> float | None:
+    """The median stroke length, once there are enough strokes to trust it."""
+    if len(lengths) < MIN_STROKES:
+        return None
+    ordered = sorted(lengths)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
