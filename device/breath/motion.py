@@ -83,6 +83,11 @@ class RoiMotion:
         self._scale = 1.0  # work px per frame px
         self._size = (0, 0)
 
+    @property
+    def level(self) -> float:
+        """The displacement the next measurement continues from (normalised px)."""
+        return self._last_value if self._last_value is not None else self._offset
+
     # -- placement -------------------------------------------------------------------------
     def reset(self, roi: Roi | None) -> None:
         """Use ``roi`` from the next frame on (None: stop measuring)."""

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from device.breath.estimator import BreathEstimator, EstimatorSettings
+from device.breath.filters import LowPass
 from device.breath.motion import MotionSample, Roi, RoiMotion
 from device.breath.types import BreathEvent, BreathReading
 from device.vision.roi import background_roi, place_roi, roi_moved
@@ -29,6 +30,10 @@ SIDEWAYS_SHIFT = 6.0  # px of horizontal drift against the key: re-place the reg
 MIN_TEXTURE = 2.0  # grey levels² per px: less, and the background cannot show camera shake
 BACKGROUND_MISFIT = 0.3  # above this the background changed (someone walked by): ignore it
 DX_SMOOTHING_S = 0.3  # horizontal motion is judged on this time scale (shake is faster)
+# Shake the background cannot show (a plain wall): breathing has no sideways jitter, so jitter
+# in dx reveals it; then the vertical signal is low-passed below the shake, above any breath.
+SHAKE_ON, SHAKE_OFF = 0.5, 0.3  # px RMS of sideways jitter (normalised) to engage / release
+SHAKE_CUTOFF_HZ = 0.8  # 40 breaths/min is 0.67 Hz; hand and table shake is 2 Hz and up
 
 
 @dataclass
@@ -73,6 +78,9 @@ class BreathPipeline:
         self.background = RoiMotion(work_width=160, key_max_shift=3.0)
         self._shake = (0.0, 0.0)  # last trusted background (dy, dx), held when untrusted
         self._dx_slow = 0.0
+        self._jitter_ms = 0.0  # running mean square of the sideways jitter
+        self.shaky = False  # uncompensated camera shake: the signal is low-passed
+        self._deshake = LowPass(SHAKE_CUTOFF_HZ, fps) if SHAKE_CUTOFF_HZ < 0.4 * fps else None
         self.stats = PipelineStats()
         self.landmarks: Landmarks | None = None
         self._next_landmarks = 0.0
@@ -104,6 +112,7 @@ class BreathPipeline:
 
         alpha = min(1.0, 1.0 / (self.fps * DX_SMOOTHING_S))
         self._dx_slow += alpha * (sample.dx - self._dx_slow)
+        sample = self._deshaken(sample)
         moving = sample.valid and (abs(self._dx_slow) > SIDEWAYS_SHIFT
                                    or sample.residual > MISFIT)
         if moving:
@@ -134,12 +143,32 @@ class BreathPipeline:
         return MotionSample(sample.displacement - self._shake[0], sample.dx - self._shake[1],
                             sample.speed, sample.residual, sample.valid)
 
+    def _deshaken(self, sample: MotionSample) -> MotionSample:
+        """Track sideways jitter; while it shows shake, pass the displacement through a
+        low-pass that removes it (its state runs all the time, so switching never steps)."""
+        if not sample.valid or sample.displacement is None or self._deshake is None:
+            return sample
+        jitter = sample.dx - self._dx_slow
+        self._jitter_ms += min(1.0, 1.0 / (2.0 * self.fps)) * (jitter * jitter - self._jitter_ms)
+        rms = self._jitter_ms ** 0.5
+        if rms > SHAKE_ON and not self.shaky:
+            log.info("camera shake seen (%.2f px sideways jitter): smoothing the signal", rms)
+            self.shaky = True
+        elif rms < SHAKE_OFF:
+            self.shaky = False
+        smooth, _ = self._deshake.step(sample.displacement)
+        if not self.shaky:
+            return sample
+        return MotionSample(smooth, sample.dx, sample.speed, sample.residual, sample.valid)
+
     def _place(self, roi: Roi | None, landmarks: Landmarks | None,
                shape: tuple[int, ...]) -> None:
         self.motion.reset(roi)
         self.background.reset(
             background_roi(landmarks, shape, roi) if roi is not None and landmarks else None)
         self._dx_slow = 0.0
+        if roi is not None and self._deshake is not None:
+            self._deshake.reset(self.motion.level)  # settle on the level it continues from
         self.stats.roi_resets += 1
 
     def _refresh_landmarks(self, t: float, image_bgr: np.ndarray) -> None:
