@@ -37,3 +37,24 @@ def fake_clock():
     from device.clock import FakeClock
 
     return FakeClock()
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No BREATHE* variable from the outer shell may change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith("BREATHE"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def factory():
+    """gpiozero's MockFactory with PWM-capable pins, reset (devices closed first) after."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    mock = MockFactory(pin_class=MockPWMPin)
+    previous, Device.pin_factory = Device.pin_factory, mock
+    yield mock
+    mock.reset()
+    Device.pin_factory = previous

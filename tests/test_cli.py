@@ -35,11 +35,8 @@ PLACEHOLDER_MARK = "not available yet"
 # --- fixtures ---------------------------------------------------------------------------------
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No BREATHE* variable from the outer shell may change what these tests see."""
-    for name in list(os.environ):
-        if name.startswith("BREATHE"):
-            monkeypatch.delenv(name)
+def _clean_env(clean_env) -> None:
+    """Every test here runs without BREATHE* variables from the outer shell."""
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
@@ -29,11 +28,8 @@ SHIPPED = Path(__file__).resolve().parents[1] / "firmware_config" / "device.toml
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No BREATHE_* variable from the outer shell may leak into these tests."""
-    for name in list(os.environ):
-        if name.startswith("BREATHE"):
-            monkeypatch.delenv(name)
+def _clean_env(clean_env) -> None:
+    """Every test here runs without BREATHE* variables from the outer shell."""
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from gpiozero import PWMLED, Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero import PWMLED
 
 from device.clock import FakeClock
 from device.config import PacingSettings
@@ -29,13 +28,6 @@ HZ = 50
 LED, LED2, MOTOR, BUTTON = 18, 23, 13, 17
 
 
-@pytest.fixture
-def factory():
-    factory = MockFactory(pin_class=MockPWMPin)
-    previous, Device.pin_factory = Device.pin_factory, factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
 
 
 def settings(**overrides) -> PacingSettings:

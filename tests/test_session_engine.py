@@ -6,8 +6,6 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.breath.types import BreathEvent, BreathReading
 from device.clock import FakeClock
@@ -330,13 +328,6 @@ def test_run_forever_steps_at_50_hz_until_told_to_stop(db_path, clock):
     assert engine.state.status == "completed" and engine.state.elapsed == 12.0
 
 
-@pytest.fixture
-def factory():
-    factory = MockFactory(pin_class=MockPWMPin)
-    previous, Device.pin_factory = Device.pin_factory, factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
 
 
 def test_outputs_follow_the_session_and_the_button_controls_it(db_path, clock, factory):
