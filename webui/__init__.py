@@ -8,7 +8,6 @@ connection (``get_db``), closed when the request ends: SQLite connections are pe
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +25,6 @@ from webui.security import LoginLimiter, is_claimed, issue_claim_code, secret_ke
 
 log = logging.getLogger(__name__)
 
-DATA_DIR_ENV = "BREATHE_DATA_DIR"
 csrf = CSRFProtect()
 # Reachable before the device has an owner: the claim page itself, static files, health.
 _OPEN_WHILE_UNCLAIMED = {"auth.claim", "static", "api.health"}
@@ -57,13 +55,11 @@ def api_error(status: int, error: str, message: str, field: str | None = None) -
 
 
 def _config_from_settings() -> dict[str, Any]:
-    from device.config import load_config
+    from device.config import data_dir, load_config
 
     settings = load_config()
-    override = os.environ.get(DATA_DIR_ENV)
-    data_dir = Path(override).expanduser() if override else settings.data_path
     return {
-        "DATA_DIR": data_dir,
+        "DATA_DIR": data_dir(settings),
         "SESSION_COOKIE_SECURE": settings.web.tls_cert is not None,
         "WEB_HOST": settings.web.host,
         "WEB_PORT": settings.web.port,

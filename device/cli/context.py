@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
-
-DATA_DIR_ENV = "BREATHE_DATA_DIR"  # a shortcut for BREATHE__DEVICE__DATA_DIR (tests, scripts)
 
 
 def settings(ctx: click.Context):
@@ -19,7 +16,6 @@ def settings(ctx: click.Context):
 
 def data_dir(ctx: click.Context) -> Path:
     """$BREATHE_DATA_DIR if set, else the config's ``device.data_dir``; ``~`` expanded."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path(settings(ctx).device.data_dir).expanduser()
+    from device.config import data_dir as resolve
+
+    return resolve(settings(ctx))

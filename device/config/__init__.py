@@ -12,10 +12,12 @@ Layout: ``models`` (the section models), ``schema`` (docs derived from them), ``
 
 from device.config.loading import (
     CONFIG_ENV,
+    DATA_DIR_ENV,
     DEFAULTS_LABEL,
     ENV_PREFIX,
     check_config,
     config_path,
+    data_dir,
     env_overrides,
     load_config,
 )
@@ -44,6 +46,7 @@ from device.config.schema import field_docs, section_model
 
 __all__ = [
     "CONFIG_ENV",
+    "DATA_DIR_ENV",
     "DEFAULTS_LABEL",
     "DEFAULT_DATA_DIR",
     "ENV_PREFIX",
@@ -66,6 +69,7 @@ __all__ = [
     "WebSettings",
     "check_config",
     "config_path",
+    "data_dir",
     "default_data_dir",
     "env_overrides",
     "field_docs",

@@ -17,6 +17,7 @@ from device.config.problems import InvalidConfig, Problem, problem_from_error
 
 CONFIG_ENV = "BREATHE_CONFIG"
 ENV_PREFIX = "BREATHE__"
+DATA_DIR_ENV = "BREATHE_DATA_DIR"  # a shortcut for BREATHE__DEVICE__DATA_DIR (tests, scripts)
 DEFAULTS_LABEL = "<built-in defaults>"
 
 
@@ -114,3 +115,10 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     if problems or settings is None:
         raise InvalidConfig(problems)
     return settings
+
+
+def data_dir(settings: Settings, env: Mapping[str, str] | None = None) -> Path:
+    """Where the device keeps its data: ``$BREATHE_DATA_DIR`` if set, else ``device.data_dir``;
+    ``~`` expanded. The CLI and the web app both ask here, so they always share one database."""
+    override = (os.environ if env is None else env).get(DATA_DIR_ENV)
+    return Path(override).expanduser() if override else settings.data_path
