@@ -38,6 +38,16 @@ def sos_zi(sos: np.ndarray) -> np.ndarray:
     return zi
 
 
+def _biquads(rows: list[tuple[float, ...]], state: list[list[float]], x: float) -> float:
+    """One sample through cascaded biquads (transposed direct form II), updating ``state``."""
+    for (b0, b1, b2, _a0, a1, a2), st in zip(rows, state, strict=True):
+        y = b0 * x + st[0]
+        st[0] = b1 * x - a1 * y + st[1]
+        st[1] = b2 * x - a2 * y
+        x = y
+    return x
+
+
 class LowPass:
     """Butterworth low-pass with explicit state; also yields a velocity (units per second)."""
 
@@ -66,11 +76,7 @@ class LowPass:
 
     def step(self, x: float) -> tuple[float, float]:
         """Filter one sample; return (smoothed value, velocity in units/s)."""
-        for (b0, b1, b2, _a0, a1, a2), st in zip(self._rows, self._state, strict=True):
-            y = b0 * x + st[0]
-            st[0] = b1 * x - a1 * y + st[1]
-            st[1] = b2 * x - a2 * y
-            x = y
+        x = _biquads(self._rows, self._state, x)
         v = (x - self.last) * self.fs
         self.last = x
         return x, v
@@ -88,18 +94,8 @@ class LowPass:
 
     def _impulse(self, n: int) -> np.ndarray:
         """Impulse response by the same recursion as ``step`` (state untouched)."""
-        rows = self._rows
-        state = [[0.0, 0.0] for _ in rows]
-        out = np.empty(n)
-        for i in range(n):
-            x = 1.0 if i == 0 else 0.0
-            for (b0, b1, b2, _a0, a1, a2), st in zip(rows, state, strict=True):
-                y = b0 * x + st[0]
-                st[0] = b1 * x - a1 * y + st[1]
-                st[1] = b2 * x - a2 * y
-                x = y
-            out[i] = x
-        return out
+        state = [[0.0, 0.0] for _ in self._rows]
+        return np.array([_biquads(self._rows, state, 1.0 if i == 0 else 0.0) for i in range(n)])
 
     def _dc_delay(self) -> float:
         """Group delay at 0 Hz (s): how late a slow breath's turning point appears."""
