@@ -58,3 +58,24 @@ def factory():
     yield mock
     mock.reset()
     Device.pin_factory = previous
+
+
+@pytest.fixture(scope="session")
+def mqtt_certs(tmp_path_factory):
+    """A throwaway CA + server certificate for localhost, made once per test run."""
+    from brokers import make_certs
+
+    return make_certs(tmp_path_factory.mktemp("mqtt-certs"))
+
+
+@pytest.fixture
+def broker(tmp_path, mqtt_certs):
+    """A real mosquitto from firmware_config/mosquitto/ (TLS, passwords, ACL) on a free port,
+    with a ``relay`` account; add device accounts with ``broker.add_user(device_id)``."""
+    from brokers import RELAY_USER, Broker
+
+    b = Broker(tmp_path / "broker", mqtt_certs)
+    b.add_user(RELAY_USER)
+    b.start()
+    yield b
+    b.stop()

@@ -1,0 +1,209 @@
+"""The wire schema between devices and the relay: topics and one pydantic model per message.
+
+Both sides import this module (the relay shares nothing else with the device), so a field is
+defined once. Every message carries ``schema`` (the version) and ``id``; consumers de-duplicate
+by id, so re-sending is always safe. Payloads are UTF-8 JSON, at most :data:`MAX_PAYLOAD_BYTES`.
+
+Topics live under ``breathe/v1/<device_id>/`` (see ``../shared/DESIGN.md``): the device publishes
+``status`` (retained, LWT ``offline``), ``telemetry`` (QoS 0), ``sessions``, ``mint/request``,
+``config/reported`` and command replies; the relay publishes ``ack``, ``mint/result``,
+``config/desired`` (retained) and ``cmd/<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from device.errors import BadInput
+from device.pacing.patterns import Pattern
+from device.session.metrics import SessionMetrics
+
+SCHEMA = 1
+TOPIC_ROOT = "breathe/v1"
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # = device.config DeviceSettings.id
+MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+COMMAND_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+
+STATUS = "status"
+TELEMETRY = "telemetry"
+SESSIONS = "sessions"
+MINT_REQUEST = "mint/request"
+ACK = "ack"
+MINT_RESULT = "mint/result"
+CONFIG_DESIRED = "config/desired"
+CONFIG_REPORTED = "config/reported"
+CMD = "cmd"  # cmd/<name>; the reply goes to the request's MQTT v5 response topic
+REPLY = "reply"  # breathe/v1/<device>/reply/<anything>: where devices may answer commands
+
+COMMANDS = ("ping", "sync-now", "start-session", "stop-session", "set-config", "reboot")
+
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+
+
+class ProtocolError(BadInput):
+    """A message that is not valid on the wire: too big, not JSON, wrong schema or fields."""
+
+
+def topic(device_id: str, *parts: str) -> str:
+    """``breathe/v1/<device_id>/<parts...>``; the id is checked so no wildcard slips in."""
+    if not _DEVICE_ID.match(device_id):
+        raise ProtocolError(f"device id {device_id!r} is not valid on the wire "
+                            "(allowed: 1-63 lowercase letters, digits or '-')")
+    return "/".join((TOPIC_ROOT, device_id, *parts))
+
+
+def split_topic(name: str) -> tuple[str, str]:
+    """(device_id, rest) of a topic under the root, e.g. ('kitchen', 'mint/request')."""
+    root, _, tail = name.partition(TOPIC_ROOT + "/")
+    device_id, _, rest = tail.partition("/")
+    if root or not _DEVICE_ID.match(device_id) or not rest:
+        raise ProtocolError(f"topic {name!r} is not breathe/v1/<device_id>/<subtopic>")
+    return device_id, rest
+
+
+class Message(BaseModel):
+    """Every message: a schema version and an id, nothing unknown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: Literal[1] = Field(SCHEMA, alias="schema")
+    id: str = Field(pattern=MESSAGE_ID_PATTERN)
+
+    def encode(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class DeviceMessage(Message):
+    """From a device: names itself; the relay checks it equals the topic and the broker user."""
+
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN)
+
+
+class SessionMessage(DeviceMessage):
+    """A finished session's summary (``sessions``); the id is the session id. Never video."""
+
+    profile: str | None = Field(None, max_length=64)
+    pattern_id: str = Field(min_length=1, max_length=64)
+    pattern: Pattern
+    started: datetime
+    ended: datetime
+    status: Literal["completed", "stopped", "interrupted"]
+    duration_s: float = Field(ge=0, le=4 * 3600)
+    metrics: SessionMetrics
+
+
+class MintRequest(DeviceMessage):
+    """The owner pressed Mint (``mint/request``): nothing personal, only a commitment.
+
+    ``commitment`` = sha256(salt || canonical session summary); the salt stays on the device,
+    so the token proves the achievement without revealing the sessions behind it.
+    """
+
+    achievement: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    day: date
+    commitment: str = Field(pattern=r"^[0-9a-f]{64}$")
+    wallet: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+class Ack(Message):
+    """From the relay (``ack``): message ``id`` is stored (or was already) — or refused."""
+
+    ok: bool
+    duplicate: bool = False
+    error: str | None = Field(None, max_length=500)
+
+
+class MintResult(Message):
+    """From the relay (``mint/result``) for mint request ``id``."""
+
+    ok: bool
+    token_id: str | None = Field(None, pattern=r"^[0-9]{1,78}$")
+    tx_hash: str | None = Field(None, pattern=r"^0x[0-9a-f]{64}$")
+    contract: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    chain_id: int | None = Field(None, ge=1)
+    error: str | None = Field(None, max_length=500)
+
+
+class Status(DeviceMessage):
+    """Retained on ``status``; the broker publishes the ``offline`` one as the device's LWT."""
+
+    state: Literal["online", "offline"]
+    version: str | None = Field(None, max_length=32)
+    at: datetime | None = None
+
+
+class Telemetry(DeviceMessage):
+    """Every ``mqtt.telemetry_interval_s`` (QoS 0). Health numbers only, nothing personal."""
+
+    at: datetime
+    uptime_s: float = Field(ge=0)
+    fps: float | None = Field(None, ge=0)
+    inference_ms: float | None = Field(None, ge=0)
+    outbox_depth: int = Field(ge=0)
+    oldest_unsent_s: float | None = Field(None, ge=0)
+    cpu_temp_c: float | None = None
+    camera: str | None = Field(None, max_length=32)
+    session: str | None = Field(None, max_length=16)  # idle / running / paused
+
+
+class ConfigDesired(Message):
+    """Retained on ``config/desired``: dotted keys to set, e.g. {"pacing.brightness": 0.5}."""
+
+    changes: dict[str, Any] = Field(max_length=100)
+
+
+class ConfigReported(DeviceMessage):
+    """On ``config/reported``: what was applied, what was refused and why, the config now."""
+
+    desired_id: str | None = Field(None, pattern=MESSAGE_ID_PATTERN)
+    applied: dict[str, Any] = {}
+    rejected: dict[str, str] = {}
+    config: dict[str, Any] = {}
+
+
+class Command(Message):
+    """On ``cmd/<name>``; the reply goes to the MQTT v5 response topic with its correlation."""
+
+    args: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+
+class CommandReply(Message):
+    """The answer to command ``id``: ok + result, or an error a person can read."""
+
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = Field(None, max_length=500)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode(model: type[M], payload: bytes | str, *, where: str = "message") -> M:
+    """Parse one payload, or raise :class:`ProtocolError` saying what is wrong and where."""
+    size = len(payload.encode() if isinstance(payload, str) else payload)
+    if size > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(f"{where}: payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} "
+                            "allowed")
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"{where}: not UTF-8 JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    if data.get("schema") != SCHEMA:
+        raise ProtocolError(f"{where}: schema {data.get('schema')!r} is not supported "
+                            f"(allowed: {SCHEMA})")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(message)"
+        raise ProtocolError(f"{where}: {field}: {first['msg']} ({exc.error_count()} problem(s) "
+                            f"in {model.__name__})") from None
