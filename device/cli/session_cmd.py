@@ -140,6 +140,20 @@ def stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and systemd's SIGTERM both ask the daemon to stop in order."""
+    with stop_on_sigterm(stop):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 def live_session(ctx: click.Context, pattern_id: str, minutes: float, *, demo: bool,
                  no_camera: bool, button_minutes: float | None = None,
                  status_to_stderr: bool = False) -> Any:

@@ -121,6 +121,7 @@ class SessionEngine:
         self._final: LiveState | None = None  # the last session's closing state
         self._subscribers: list[queue.Queue[LiveState]] = []
         self._next_publish: float | None = None
+        self.last_step_at: float | None = None  # clock seconds of the last step (watchdog)
 
     # -- reading the state ------------------------------------------------------------------
 
@@ -272,6 +273,7 @@ class SessionEngine:
         """One loop iteration; returns the state it made (published when due)."""
         with self._lock:
             now = self.clock.now()
+            self.last_step_at = now
             live = self._live
             reading, mode, reason = self._read_breath()
             if live is None:
