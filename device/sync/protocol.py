@@ -40,7 +40,16 @@ MINT_RESULT = "mint/result"
 CONFIG_DESIRED = "config/desired"
 CONFIG_REPORTED = "config/reported"
 CMD = "cmd"  # cmd/<name>; the reply goes to the request's MQTT v5 response topic
-REPLY = "reply"  # breathe/v1/<device>/reply/<anything>: where devices may answer commands
+REPLY = "reply"  # breathe/v1/<device>/reply/<anything>: devices answer commands here
+INBOX = "inbox"  # breathe/v1/<device>/inbox/<anything>: the relay answers device requests here
+# the shared pattern catalog (issue 7); device → relay, through the outbox, acked like sessions
+CATALOG_PUBLISH = "catalog/publish"
+CATALOG_UNPUBLISH = "catalog/unpublish"
+CATALOG_RATE = "catalog/rate"
+CATALOG_IMPORTED = "catalog/imported"
+CATALOG_QUERY = "catalog/query"  # a request: the page goes to its MQTT v5 response topic
+PATTERN_MINT_REQUEST = "pattern/mint/request"  # results come back on mint/result
+RETRACT = "retract"  # the owner deleted the account: forget this device's contributions
 
 COMMANDS = ("ping", "sync-now", "start-session", "stop-session", "set-config", "reboot")
 
@@ -97,6 +106,7 @@ class SessionMessage(DeviceMessage):
     status: Literal["completed", "stopped", "interrupted"]
     duration_s: float = Field(ge=0, le=4 * 3600)
     metrics: SessionMetrics
+    analytics: bool = False  # the owner allows it in the fleet's anonymous usage counts
 
 
 class MintRequest(DeviceMessage):
@@ -110,6 +120,98 @@ class MintRequest(DeviceMessage):
     day: date
     commitment: str = Field(pattern=r"^[0-9a-f]{64}$")
     wallet: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+CATEGORIES = ("stress", "sleep", "energy", "focus")
+TAG_PATTERN = r"^[a-z0-9][a-z0-9 -]{0,23}$"
+
+
+class PatternListing(DeviceMessage):
+    """A custom pattern its creator made public (``catalog/publish``); re-publishing the same
+    ``pattern_key`` updates the listing. The relay re-validates and refuses markup."""
+
+    pattern_key: str = Field(pattern=MESSAGE_ID_PATTERN)  # the pattern's id on its device
+    creator: str = Field(min_length=1, max_length=64)  # display name the creator chose
+    pattern: Pattern
+    category: Literal["stress", "sleep", "energy", "focus"]
+    tags: tuple[str, ...] = Field((), max_length=8)
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")  # sha256 of the canonical phases
+
+
+class PatternUnlisting(DeviceMessage):
+    """``catalog/unpublish``: the creator withdrew ``pattern_key``."""
+
+    pattern_key: str = Field(pattern=MESSAGE_ID_PATTERN)
+
+
+class PatternRating(DeviceMessage):
+    """``catalog/rate``: 1–5 stars, one rating per device per listing (a later one replaces)."""
+
+    listing_id: str = Field(pattern=MESSAGE_ID_PATTERN)
+    stars: int = Field(ge=1, le=5)
+
+
+class PatternImported(DeviceMessage):
+    """``catalog/imported``: counted once per device per listing."""
+
+    listing_id: str = Field(pattern=MESSAGE_ID_PATTERN)
+
+
+class CatalogQuery(Message):
+    """``catalog/query``: a page of the catalog, answered on the response topic."""
+
+    text: str | None = Field(None, max_length=64)
+    category: Literal["stress", "sleep", "energy", "focus"] | None = None
+    sort: Literal["newest", "most_imported", "top_rated", "shortest_cycle",
+                  "longest_cycle"] = "newest"
+    page: int = Field(1, ge=1, le=1000)
+    page_size: int = Field(20, ge=1, le=50)
+
+
+class CatalogEntry(BaseModel):
+    """One listing as devices see it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listing_id: str = Field(pattern=MESSAGE_ID_PATTERN)
+    creator: str = Field(max_length=64)
+    pattern: Pattern
+    category: Literal["stress", "sleep", "energy", "focus"]
+    tags: tuple[str, ...] = ()
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    created: datetime
+    imports: int = Field(ge=0)
+    rating: float | None = Field(None, ge=1, le=5)
+    ratings: int = Field(0, ge=0)
+    token_id: str | None = Field(None, pattern=r"^[0-9]{1,78}$")  # minted as an original
+
+
+class CatalogPage(Message):
+    """The answer to a :class:`CatalogQuery` (``id`` = the query's id)."""
+
+    ok: bool = True
+    items: tuple[CatalogEntry, ...] = ()
+    total: int = Field(0, ge=0)
+    page: int = Field(1, ge=1)
+    error: str | None = Field(None, max_length=500)
+
+
+class PatternMintRequest(DeviceMessage):
+    """``pattern/mint/request``: mint a published pattern as an original for its creator.
+
+    The relay refuses a second original with the same ``content_hash`` (from any device)."""
+
+    listing_id: str = Field(pattern=MESSAGE_ID_PATTERN)
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    wallet: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+class Retraction(DeviceMessage):
+    """``retract``: a tombstone. The owner deleted the account: the relay unpublishes every
+    pattern of this device and drops its analytics contributions. Applying it twice is a
+    no-op."""
+
+    scope: Literal["account"] = "account"
 
 
 class Ack(Message):
