@@ -49,9 +49,12 @@ class Daemon:
         clock: Clock | None = None,
         on_state: Callable[[LiveState], None] | None = None,
     ) -> None:
-        self.settings = settings
+        from device.sync.fleet_config import with_overrides
+
         self.data_dir = Path(data_dir)
         self.db_path = db_path_for(self.data_dir)
+        # what the fleet set over MQTT (stored, validated) on top of the TOML config
+        self.settings = with_overrides(settings, self.db_path)
         self.demo, self.camera, self.web, self.sync_wanted = demo, camera, web, sync
         self.host = host or settings.web.host
         self.port = settings.web.port if port is None else port
@@ -143,10 +146,11 @@ class Daemon:
         try:
             self.server = make_server(self.host, self.port, app, threaded=True,
                                       ssl_context=ssl_context)
-        except OSError as exc:
+        except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
             from device.errors import BadInput
 
-            raise BadInput(f"web.port: cannot listen on {self.host}:{self.port} ({exc}); "
+            why = exc if isinstance(exc, OSError) else "address in use or not available"
+            raise BadInput(f"web.port: cannot listen on {self.host}:{self.port} ({why}); "
                            "choose another port with --port or web.port") from None
         self.port = self.server.server_port  # port 0 asks for a free one
         self._thread("web", self.server.serve_forever)
@@ -166,6 +170,7 @@ class Daemon:
             "APPLIANCE": self.appliance,
             "STATUS": self.status,
             "SYNC": self.sync,
+            "SHUTDOWN": self._stop,  # ends open live streams when the daemon stops
         }
 
     def _start_watchdog(self) -> None:

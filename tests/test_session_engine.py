@@ -75,7 +75,18 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def db_path(tmp_path):
-    return tmp_path / "breathe.db"
+    """A store whose owner shares session metrics (without consent nothing is enqueued)."""
+    from device.config.models import PrivacySettings
+    from device.privacy import save_privacy
+    from device.store import open_db
+
+    path = tmp_path / "breathe.db"
+    db = open_db(path)
+    try:
+        save_privacy(db, PrivacySettings(share_metrics=True))
+    finally:
+        db.close()
+    return path
 
 
 def run(engine: SessionEngine, clock: FakeClock, seconds: float, hz: float = HZ) -> list:
@@ -258,7 +269,9 @@ def test_a_killed_session_is_interrupted_with_everything_up_to_its_last_checkpoi
     assert record.duration_s == pytest.approx(9.0)
     # seconds 0..8 whole, and second 9 if its first sample came before the checkpoint
     assert [p.second for p in timeline][:9] == list(range(9)) and len(timeline) <= 10
-    assert record.metrics["adherence"] > 0.95 and outbox == []
+    assert record.metrics["adherence"] > 0.95
+    # the owner shares metrics, so the kept part still reaches the relay
+    assert [(m.id, m.payload["status"]) for m in outbox] == [(session_id, "interrupted")]
     assert again.status == "idle"
     assert SessionEngine(db_path, FakeClock()).recovered == 0
 

@@ -96,6 +96,11 @@ def test_upgrade_from_every_earlier_version_keeps_data(tmp_path: Path, applied_f
             )
             old.execute("INSERT INTO session_timeline VALUES ('s1', 0, 'inhale', 'inhale', 6,"
                         " 0.9, 0.1)")  # fmt: skip
+            if applied_first >= 2:  # version 2 on wrote the snapshot with the session
+                old.execute(
+                    "UPDATE sessions SET pattern_json = json_object('name', 'Mine', 'inhale', 4,"
+                    " 'hold_in', 1, 'exhale', 6, 'hold_out', 0, 'benefits', json('[\"Slow\"]'))"
+                )
     with open_db(path) as db:
         assert applied_migrations(db) == names
         if applied_first >= 1:

@@ -173,7 +173,8 @@ def build_appliance(
                                    on_toggle=lambda: actions["toggle"](),
                                    on_stop=lambda: actions["stop"]())
         engine = SessionEngine(db_path, clock or MonotonicClock(), outputs=outputs,
-                               breath=breath, device_id=settings.device.id)
+                               breath=breath, device_id=settings.device.id,
+                               privacy=settings.privacy)
     except BaseException:
         if breath is not None:
             breath.stop()

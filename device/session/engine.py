@@ -33,6 +33,7 @@ from pathlib import Path
 
 from device.breath.types import BreathReading
 from device.clock import Clock
+from device.config.models import PrivacySettings
 from device.errors import BadInput
 from device.pacing.engine import PacingEngine, PacingState
 from device.pacing.patterns import Pattern
@@ -96,6 +97,7 @@ class SessionEngine:
         outputs: Outputs | None = None,
         breath: BreathSource | None = None,
         device_id: str = "breathe-local",
+        privacy: PrivacySettings | None = None,
         publish_hz: float = PUBLISH_HZ,
         checkpoint_s: float = CHECKPOINT_S,
     ) -> None:
@@ -109,9 +111,11 @@ class SessionEngine:
         self.outputs = outputs
         self.breath = breath
         self.device_id = device_id
+        self.privacy = privacy  # the config's [privacy] defaults: does a session leave?
         self.publish_interval = 1.0 / publish_hz
         self.checkpoint_s = checkpoint_s
-        self.recovered = persist.recover(self.db_path)  # also migrates a fresh file, once
+        self.recovered = persist.recover(self.db_path, device_id=device_id,
+                                         privacy=privacy)  # also migrates a fresh file, once
         if self.recovered:
             log.warning("marked %d session(s) left running as interrupted", self.recovered)
         self._lock = threading.RLock()
@@ -383,7 +387,8 @@ class SessionEngine:
         assert live is not None
         live.pacing.stop()
         now = self.clock.now()
-        duration_s = persist.finish(self.db_path, live, status, self.device_id)
+        duration_s = persist.finish(self.db_path, live, status, self.device_id,
+                                    privacy=self.privacy)
         if self.outputs is not None:
             self.outputs.off()
         reading, mode, reason = self._read_breath()

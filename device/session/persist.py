@@ -6,6 +6,12 @@ one connection per thread; commands and the loop may be on different threads). A
 checkpoint or finish is logged and swallowed: pacing must never stop because a write failed,
 and a row left ``running`` becomes ``interrupted`` at the next start, holding its last
 checkpoint.
+
+Consent: a session leaves the device only if its owner shares metrics
+(:func:`device.privacy.effective_privacy`: the person's stored choice over the config's
+``[privacy]`` defaults, which the engine passes as ``privacy``; without them the built-in
+default, share nothing, applies). It is decided when the session ends, in the transaction that
+writes the end: no consent, no outbox row; the session itself is always kept on the device.
 """
 
 from __future__ import annotations
@@ -18,18 +24,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlite_utils import Database
 
+from device.config.models import PrivacySettings
 from device.errors import BadInput
 from device.pacing.engine import PacingEngine
 from device.pacing.patterns import Pattern
+from device.privacy import effective_privacy
 from device.session.live_state import SessionStatus
 from device.session.metrics import MetricsAccumulator, SessionMetrics
 from device.store.db import open_db, timestamp
 from device.store.errors import StoreError
-from device.store.outbox_repo import Outgoing
+from device.store.outbox_repo import Outgoing, enqueue, write_transaction
 from device.store.patterns_repo import get_pattern, list_patterns
 from device.store.sessions_repo import (
     SessionRecord,
@@ -37,6 +46,7 @@ from device.store.sessions_repo import (
     checkpoint_session,
     create_session,
     finish_session,
+    get_session,
     interrupt_running,
 )
 
@@ -80,13 +90,54 @@ def connect(db_path: Path) -> Iterator[Database]:
         db.close()
 
 
-def recover(db_path: Path) -> int:
-    """Migrate a fresh file once; mark sessions a crash left ``running`` as ``interrupted``."""
+def shares_metrics(db: Database, privacy: PrivacySettings | None = None) -> bool:
+    """Whether the owner lets session metrics leave the device (``privacy``: the config's
+    ``[privacy]`` defaults; None: the built-in ones)."""
+    defaults = SimpleNamespace(privacy=privacy or PrivacySettings())
+    return effective_privacy(defaults, db).share_metrics
+
+
+def sessions_topic(device_id: str) -> str:
+    return f"breathe/v1/{device_id}/sessions"
+
+
+def recover(db_path: Path, *, device_id: str | None = None,
+            privacy: PrivacySettings | None = None) -> int:
+    """Migrate a fresh file once; mark sessions a crash left ``running`` as ``interrupted``.
+
+    With ``device_id``, each one the owner shares also gets its sync message (holding its last
+    checkpoint), in the same transaction, so a crash does not keep a session from the relay.
+    """
     db = open_db(db_path)
     try:
-        return interrupt_running(db)
+        with write_transaction(db):
+            running = [r["id"] for r in db.query("SELECT id FROM sessions "
+                                                  "WHERE status = 'running'")]
+            now = datetime.now(UTC)
+            count = interrupt_running(db, now=now)
+            if device_id is not None and running and shares_metrics(db, privacy):
+                for session_id in running:
+                    message = _recovered_message(db, session_id, device_id)
+                    if message is not None:
+                        enqueue(db, message, now=now)
+        return count
     finally:
         db.close()
+
+
+def _recovered_message(db: Database, session_id: str, device_id: str) -> Outgoing | None:
+    record = get_session(db, session_id)
+    if record.pattern is None or record.pattern_id is None:
+        log.warning("session %s: interrupted without its pattern; not synced", session_id)
+        return None
+    payload = {
+        "schema": SCHEMA_VERSION, "id": record.id, "device_id": device_id,
+        "profile": record.profile, "pattern_id": record.pattern_id,
+        "pattern": record.pattern.model_dump(mode="json"), "started": record.started,
+        "ended": record.ended, "status": "interrupted", "duration_s": record.duration_s,
+        "metrics": SessionMetrics.from_dict(record.metrics).to_dict(),
+    }
+    return Outgoing(topic=sessions_topic(device_id), payload=payload, message_id=record.id)
 
 
 def create(
@@ -160,8 +211,10 @@ def outbox_payload(
     }
 
 
-def finish(db_path: Path, live: LiveSession, status: SessionStatus, device_id: str) -> float:
-    """Close the session with its metrics and its sync message, in one transaction.
+def finish(db_path: Path, live: LiveSession, status: SessionStatus, device_id: str, *,
+           privacy: PrivacySettings | None = None) -> float:
+    """Close the session with its metrics and, if the owner shares metrics, its sync message,
+    in one transaction (``privacy``: the config's ``[privacy]`` defaults).
 
     Returns the active duration saved. On failure the row stays ``running`` and becomes
     ``interrupted`` at the next start, holding the last checkpoint: the person still gets
@@ -176,12 +229,12 @@ def finish(db_path: Path, live: LiveSession, status: SessionStatus, device_id: s
         live, device_id=device_id, status=status, ended=ended, duration_s=duration_s,
         metrics=metrics,
     )
-    message = Outgoing(topic=f"breathe/v1/{device_id}/sessions", payload=payload,
-                       message_id=live.id)
+    message = Outgoing(topic=sessions_topic(device_id), payload=payload, message_id=live.id)
     try:
-        with connect(db_path) as db:
+        with connect(db_path) as db, write_transaction(db):
+            outbox = [message] if shares_metrics(db, privacy) else []
             finish_session(db, live.id, status=status, duration_s=duration_s,  # type: ignore[arg-type]
-                           metrics=metrics, timeline=points, outbox=[message], now=ended)
+                           metrics=metrics, timeline=points, outbox=outbox, now=ended)
     except (StoreError, sqlite3.Error, BadInput):
         log.exception("session %s: could not save its end", live.id)
     return duration_s

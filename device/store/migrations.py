@@ -123,3 +123,30 @@ def m002_pattern_snapshots(db: Database) -> None:
     )
     db["sessions"].create_index(["profile", "started"], index_name="sessions_profile_started")
     db["outbox"].create_index(["created"], index_name="outbox_created")
+
+
+@MIGRATIONS(name="m003_sync")
+def m003_sync(db: Database) -> None:
+    """What sync and minting keep: the relay's refusal of an outbox message (kept, never
+    re-sent), and per mint request the commitment, its salt and the summary it commits to
+    (so the owner can open it later), the achievement's kind and day, and where it was
+    minted. At most one mint request per achievement that has not failed, enforced here so
+    two presses of Mint at once still make one request."""
+    db["outbox"].add_column("refused", str)
+    for name in ("kind", "day", "salt", "commitment", "summary", "contract"):
+        db["mint_requests"].add_column(name, str)
+    db["mint_requests"].add_column("chain_id", int)
+    # should an older version have left two live requests for one achievement, keep the oldest
+    db.execute(
+        """UPDATE mint_requests SET status = 'failed',
+               error = 'superseded by an earlier request for the same achievement'
+           WHERE status != 'failed' AND EXISTS (
+               SELECT 1 FROM mint_requests AS older
+               WHERE older.achievement_id = mint_requests.achievement_id
+                 AND older.status != 'failed'
+                 AND (older.created, older.rowid) < (mint_requests.created, mint_requests.rowid))"""
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX mint_requests_one_live ON mint_requests (achievement_id) "
+        "WHERE status != 'failed'"
+    )

@@ -2,15 +2,24 @@
 
 paho keeps its queue in memory only (FACTS.md), so anything that must reach the relay is written
 here first, in the same transaction as the change it reports (see
-``sessions_repo.finish_session``). The sync client sends ``pending`` messages, calls
-``record_attempt`` when it tries and ``ack`` when the relay confirms. Ids are message ids: the
-relay de-duplicates by them, so re-sending after a crash is safe.
+``sessions_repo.finish_session``). The sync client sends ``pending`` messages, records its
+attempts and deletes a message when the relay's ``ack`` for its id arrives. Ids are message
+ids: the relay de-duplicates by them, so re-sending after a crash is safe.
+
+A message the relay *refused* (its ack said ``ok: false``, e.g. it failed validation) is kept
+with the reason but no longer counted or re-sent: the same bytes would be refused again, and
+deleting it would lose data the owner may still want.
+
+``topic`` is the full MQTT topic (``breathe/v1/<device>/sessions``); a topic without the
+``breathe/v1/`` root is taken as relative to the sending device's root.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +31,7 @@ from device.store.db import timestamp
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to enqueue: topic (relative to the device's topic root) and JSON payload."""
+    """A message to enqueue: topic (full, or relative to the device's root) and JSON payload."""
 
     topic: str
     payload: dict[str, Any]
@@ -37,6 +46,30 @@ class OutboxMessage:
     created: str
     attempts: int
     last_attempt: str | None
+    refused: str | None = None
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """A transaction that holds the write lock from its first statement (``BEGIN IMMEDIATE``).
+
+    For read-then-write work that enqueues, such as "does the owner share? then finish and
+    enqueue": with a plain ``BEGIN``, a write by another connection (the sync client deleting
+    acked rows) between the read and the write fails at once with "database is locked"; here
+    the transaction waits its turn (busy_timeout) instead. Inside an open transaction it is a
+    savepoint of that one.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
 
 
 def enqueue(db: Database, message: Outgoing, *, now: datetime | None = None) -> str:
@@ -64,26 +97,82 @@ def _message(row: dict[str, Any]) -> OutboxMessage:
         created=row["created"],
         attempts=row["attempts"],
         last_attempt=row["last_attempt"],
+        refused=row.get("refused"),
     )
 
 
 def pending(db: Database, *, limit: int = 100) -> list[OutboxMessage]:
-    """Messages not yet acked, oldest first."""
-    rows = db.query("SELECT * FROM outbox ORDER BY created, rowid LIMIT ?", [limit])
+    """Messages not yet acked (nor refused), oldest first."""
+    rows = db.query(
+        "SELECT * FROM outbox WHERE refused IS NULL ORDER BY created, rowid LIMIT ?", [limit]
+    )
+    return [_message(r) for r in rows]
+
+
+def pending_heads(db: Database, *, limit: int = 100) -> list[tuple[str, str]]:
+    """(id, topic) of the messages :func:`pending` would return, without their payloads."""
+    return db.execute(
+        "SELECT id, topic FROM outbox WHERE refused IS NULL ORDER BY created, rowid LIMIT ?",
+        [limit]).fetchall()
+
+
+def raw_payloads(db: Database, ids: list[str]) -> dict[str, bytes]:
+    """The stored JSON of each message, as bytes ready to send (no decode and re-encode)."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(f"SELECT id, payload FROM outbox WHERE id IN ({marks})", ids)
+    return {message_id: payload.encode() for message_id, payload in rows}
+
+
+def refused(db: Database) -> list[OutboxMessage]:
+    """Messages the relay refused, oldest first, with its reason in ``refused``."""
+    rows = db.query("SELECT * FROM outbox WHERE refused IS NOT NULL ORDER BY created, rowid")
     return [_message(r) for r in rows]
 
 
 def record_attempt(db: Database, message_id: str, *, now: datetime | None = None) -> None:
-    db.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE id = ?",
-        [timestamp(now), message_id],
-    )
+    record_attempts(db, [message_id], now=now)
+
+
+def record_attempts(db: Database, ids: Iterable[str], *, now: datetime | None = None) -> None:
+    """Count one more sending of each message, in one transaction."""
+    when = timestamp(now)
+    with db.atomic():
+        db.conn.executemany(
+            "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE id = ?",
+            [(when, message_id) for message_id in ids],
+        )
 
 
 def ack(db: Database, message_id: str) -> bool:
     """Forget a message the relay confirmed; False if it was already gone."""
-    return db.execute("DELETE FROM outbox WHERE id = ?", [message_id]).rowcount > 0
+    return bool(ack_many(db, [message_id]))
+
+
+def ack_many(db: Database, ids: Iterable[str]) -> list[str]:
+    """Forget every message the relay confirmed, in one transaction; returns those removed
+    now (a duplicate ack is harmless)."""
+    removed = []
+    with db.atomic():
+        for message_id in ids:
+            if db.execute("DELETE FROM outbox WHERE id = ?", [message_id]).rowcount:
+                removed.append(message_id)
+    return removed
+
+
+def refuse(db: Database, message_id: str, reason: str) -> bool:
+    """Keep a message the relay refused, with its reason, and stop sending it."""
+    cursor = db.execute("UPDATE outbox SET refused = ? WHERE id = ? AND refused IS NULL",
+                        [reason or "refused by the relay", message_id])
+    return cursor.rowcount > 0
 
 
 def count(db: Database) -> int:
-    return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    """Messages still to deliver (refused ones are not counted)."""
+    return db.execute("SELECT count(*) FROM outbox WHERE refused IS NULL").fetchone()[0]
+
+
+def oldest_created(db: Database) -> str | None:
+    """When the oldest message still to deliver was written (ISO text), or None."""
+    return db.execute("SELECT min(created) FROM outbox WHERE refused IS NULL").fetchone()[0]

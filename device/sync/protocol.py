@@ -265,7 +265,8 @@ class ConfigReported(DeviceMessage):
     """On ``config/reported``: what was applied, what was refused and why, the config now."""
 
     desired_id: str | None = Field(None, pattern=MESSAGE_ID_PATTERN)
-    applied: dict[str, Any] = {}
+    applied: dict[str, Any] = {}  # accepted (stored; in effect now or at the next start)
+    at_next_start: tuple[str, ...] = ()  # which accepted keys wait for a restart
     rejected: dict[str, str] = {}
     config: dict[str, Any] = {}
 
