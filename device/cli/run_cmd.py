@@ -8,6 +8,7 @@ device has no owner) and runs until Ctrl-C or SIGTERM (systemd's stop).
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -61,7 +62,7 @@ def run(ctx: click.Context, demo: bool, pattern_id: str, minutes: float, start_n
             daemon.start_session(pattern_id, minutes)
         click.echo(f"running; open {daemon.url} — Ctrl-C to stop", err=True)
         logging.getLogger("device").info("breathe %s ready", daemon.url)
-        with stop_on_signals(daemon.stop_event):
+        with stop_on_signals(daemon.stop_event, (signal.SIGINT, signal.SIGTERM)):
             daemon.wait()
     finally:
         if printer is not None:

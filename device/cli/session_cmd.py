@@ -128,30 +128,19 @@ def summary_text(outcome: Any) -> str:
 
 
 @contextmanager
-def stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
-    """systemd stops with SIGTERM: end the session as ``stopped`` rather than die mid-way."""
+def stop_on_signals(stop: threading.Event,
+                    signals: tuple[int, ...] = (signal.SIGTERM,)) -> Iterator[None]:
+    """systemd stops with SIGTERM (the daemon also takes Ctrl-C this way): set ``stop`` so
+    the session ends as ``stopped`` rather than die mid-way."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C and systemd's SIGTERM both ask the daemon to stop in order."""
-    with stop_on_sigterm(stop):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def live_session(ctx: click.Context, pattern_id: str, minutes: float, *, demo: bool,
@@ -181,7 +170,7 @@ def live_session(ctx: click.Context, pattern_id: str, minutes: float, *, demo: b
     printer = StatusPrinter(sys.stderr if status_to_stderr else None)
     stop = threading.Event()
     try:
-        with stop_on_sigterm(stop):
+        with stop_on_signals(stop):
             return run_session(app.engine, pattern_id, minutes, on_state=printer,
                                on_start=lambda: app.follow(pattern), stop=stop, hz=hz)
     finally:
