@@ -290,10 +290,10 @@ class PrivacySettings(Section):
 
 
 class ChainSettings(Section):
-    rpc_url: str = Field("http://127.0.0.1:8545", pattern=r"^(https?|wss?)://\S+$",
-                         description="Ethereum JSON-RPC endpoint used to mint",
-                         json_schema_extra={"allowed": "an http(s):// or ws(s):// URL"})
-    chain_id: int = Field(31337, ge=1, le=2**32 - 1, description="Chain id (31337: a local dev "
+    rpc_url: str = Field("http://127.0.0.1:8545", pattern=r"^https?://\S+$",
+                         description="Ethereum JSON-RPC endpoint (HTTP) used to mint",
+                         json_schema_extra={"allowed": "an http:// or https:// URL"})
+    chain_id: int = Field(31337, ge=1, le=2**53 - 1, description="Chain id (31337: a local dev "
                                                              "chain)")
     key_file: ExistingFile | None = Field(None, description="File holding the minter's private "
                                                             "key (hex); empty: minting is off")

@@ -1,0 +1,38 @@
+"""Errors the minter raises, each saying whether retrying the same request can help.
+
+The relay consumer acts on :attr:`MintError.retryable`: a retryable failure leaves the request
+to be delivered again (minting is idempotent by request id, so a retry never mints twice); a
+final one is answered with an error on ``mint/result``.
+"""
+
+from __future__ import annotations
+
+from device.errors import BadInput, BreatheError, ConfigError
+
+
+class ChainError(BreatheError, RuntimeError):
+    """Root of the chain errors (also a RuntimeError for callers that know only builtins)."""
+
+    retryable = True
+
+
+class ChainConfigError(ChainError, ConfigError):
+    """``[relay.chain]`` cannot be used: no key, no contract, wrong chain, signer not a minter."""
+
+    retryable = False
+
+
+class BadMintRequest(ChainError, BadInput):
+    """The request itself is invalid (wallet checksum, commitment); sending it again won't help."""
+
+    retryable = False
+
+
+class MintError(ChainError):
+    """Minting did not complete: the node was unreachable, the receipt did not come, or the
+    contract refused. ``retryable`` says whether the same request may succeed later."""
+
+    def __init__(self, message: str, *, retryable: bool, tx_hash: str | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.tx_hash = tx_hash
