@@ -29,7 +29,6 @@ README = ROOT / "README.md"
 SHIPPED_CONFIG = ROOT / "firmware_config" / "device.toml"
 BREATHE_BIN = ROOT / ".venv" / "bin" / "breathe"
 
-PLACEHOLDER_MARK = "not available yet"
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -83,10 +82,6 @@ TOP_LEVEL = sorted(main.commands)
 
 def _label(path: tuple[str, ...]) -> str:
     return " ".join(("breathe", *path))
-
-
-def _is_placeholder(command: click.Command) -> bool:
-    return PLACEHOLDER_MARK in (command.help or "")
 
 
 def test_the_tree_has_every_command_issue_2_asks_for() -> None:
@@ -145,10 +140,6 @@ def _documented(path: tuple[str, ...], section: str) -> bool:
 def test_every_command_is_in_the_readme_commands_section(path: tuple[str, ...]) -> None:
     if _documented(path, _readme_commands()):
         return
-    top = _command_at(path[:1])
-    if _is_placeholder(top):
-        pytest.xfail(f"'{_label(path)}' is a placeholder ({PLACEHOLDER_MARK}); "
-                     "README documents it once it does something")
     pytest.fail(f"'{_label(path)}' is not mentioned in README.md's Commands section")
 
 
@@ -225,15 +216,6 @@ def test_run_with_an_unknown_pattern_stops_before_pacing(cli) -> None:
         assert pattern_id in result.stderr
     assert "Ctrl-C to stop" not in result.output  # the line printed when pacing begins
     assert "cycle" not in result.stdout
-
-
-@pytest.mark.parametrize("name", ["relay"])
-@pytest.mark.parametrize("extra", [(), ("start", "--now")], ids=["bare", "with-args"])
-def test_placeholders_say_not_available_and_exit_1(cli, name: str, extra) -> None:
-    result = cli(name, *extra)
-    assert result.exit_code == 1, result.output
-    assert f"{PLACEHOLDER_MARK}: 'breathe {name}'" in result.stderr
-    assert PLACEHOLDER_MARK in _command_at((name,)).help
 
 
 # --- patterns and config, the "done when" lines of issue 2 --------------------------------------
@@ -365,9 +347,11 @@ def test_secrets_in_other_shapes_never_reach_the_log(kwargs: dict) -> None:
 
 # --- the installed console script, end to end ---------------------------------------------------
 
-def _breathe(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def _breathe(*args: str, data_dir: Path,
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BREATHE")}
     env["BREATHE_DATA_DIR"] = str(data_dir)
+    env.update(extra_env or {})
     return subprocess.run([str(BREATHE_BIN), *args], capture_output=True, text=True, env=env,
                           timeout=60, cwd=ROOT)
 
@@ -384,6 +368,8 @@ def test_console_script_exit_codes(data_dir: Path, misspelled_config: Path) -> N
     bad = _breathe("config", "check", str(misspelled_config), data_dir=data_dir)
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "mqtt.hots" in bad.stdout
-    placeholder = _breathe("relay", data_dir=data_dir)
-    assert placeholder.returncode == 1
-    assert PLACEHOLDER_MARK in placeholder.stderr
+    # nothing listens on port 1: a failure (exit 1), not bad input
+    unreachable = _breathe("relay", "cmd", "kitchen", "ping", data_dir=data_dir,
+                           extra_env={"BREATHE__RELAY__MQTT__PORT": "1"})
+    assert unreachable.returncode == 1, unreachable.stderr
+    assert "cannot reach the MQTT broker at localhost:1" in unreachable.stderr

@@ -57,14 +57,19 @@ _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 
 class ProtocolError(BadInput):
-    """A message that is not valid on the wire: too big, not JSON, wrong schema or fields."""
+    """A message that is not valid on the wire; ``reason`` sorts it for counting: ``topic``,
+    ``oversized``, ``not_json``, ``schema`` (unsupported version) or ``invalid`` (fields)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def topic(device_id: str, *parts: str) -> str:
     """``breathe/v1/<device_id>/<parts...>``; the id is checked so no wildcard slips in."""
     if not _DEVICE_ID.match(device_id):
         raise ProtocolError(f"device id {device_id!r} is not valid on the wire "
-                            "(allowed: 1-63 lowercase letters, digits or '-')")
+                            "(allowed: 1-63 lowercase letters, digits or '-')", "topic")
     return "/".join((TOPIC_ROOT, device_id, *parts))
 
 
@@ -73,7 +78,7 @@ def split_topic(name: str) -> tuple[str, str]:
     root, _, tail = name.partition(TOPIC_ROOT + "/")
     device_id, _, rest = tail.partition("/")
     if root or not _DEVICE_ID.match(device_id) or not rest:
-        raise ProtocolError(f"topic {name!r} is not breathe/v1/<device_id>/<subtopic>")
+        raise ProtocolError(f"topic {name!r} is not breathe/v1/<device_id>/<subtopic>", "topic")
     return device_id, rest
 
 
@@ -293,16 +298,17 @@ def decode(model: type[M], payload: bytes | str, *, where: str = "message") -> M
     size = len(payload.encode() if isinstance(payload, str) else payload)
     if size > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"{where}: payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} "
-                            "allowed")
+                            "allowed", "oversized")
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"{where}: not UTF-8 JSON ({exc})") from None
+        raise ProtocolError(f"{where}: not UTF-8 JSON ({exc})", "not_json") from None
     if not isinstance(data, dict):
-        raise ProtocolError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        raise ProtocolError(f"{where}: expected a JSON object, got {type(data).__name__}",
+                            "not_json")
     if data.get("schema") != SCHEMA:
         raise ProtocolError(f"{where}: schema {data.get('schema')!r} is not supported "
-                            f"(allowed: {SCHEMA})")
+                            f"(allowed: {SCHEMA})", "schema")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,254 @@
+"""The relay's MQTT consumer: shared subscriptions in, validated batches stored, then acks out.
+
+Flow per message: paho's network thread validates it (:func:`relay.validate.check`) and queues
+it; a writer thread takes what is queued (up to ``batch_max``), stores it in one transaction
+and only after the commit (a) publishes the end-to-end ``ack`` for sessions and mint requests
+and (b) sends the MQTT PUBACK. PUBACKs are manual, so a relay that dies before its commit never
+acknowledged anything: the broker re-delivers to its persistent session (stable client id,
+clean_start False + session expiry) and the device re-sends what was not acked. Storing is
+idempotent by message id, so every re-delivery ends as ``duplicate=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from device.config import RelaySettings
+from device.sync import protocol
+from device.sync.protocol import Ack, Message
+from relay.mqtt import connect_properties, guarded, make_client
+from relay.store import MintRow, RelayStore, timestamp
+from relay.validate import ACKED, Inbound, Rejection, check
+
+log = logging.getLogger(__name__)
+
+SUBTOPICS = (protocol.SESSIONS, protocol.MINT_REQUEST, protocol.STATUS, protocol.TELEMETRY,
+             protocol.CONFIG_REPORTED, protocol.REPLY + "/#")
+SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue this long while we are down
+RECEIVE_MAXIMUM = 1000  # un-PUBACKed messages the broker may have in flight to us
+LINGER_S = 0.002  # the longest a message waits for others to share its transaction
+
+
+def subscriptions(share_group: str) -> list[str]:
+    return [f"$share/{share_group}/{protocol.TOPIC_ROOT}/+/{sub}" for sub in SUBTOPICS]
+
+
+@dataclass(frozen=True)
+class _Item:
+    mid: int
+    qos: int
+    generation: int  # which connection it came on: a PUBACK is only valid on that one
+    result: Inbound | Rejection
+
+
+class _LogLimiter:
+    """At most ``burst`` rejection lines per reason per minute, so a flood cannot fill disks."""
+
+    def __init__(self, burst: int = 20, window_s: float = 60.0) -> None:
+        self.burst, self.window_s = burst, window_s
+        self.seen: dict[str, tuple[float, int]] = {}
+
+    def allow(self, reason: str) -> bool:
+        now = time.monotonic()
+        start, count = self.seen.get(reason, (now, 0))
+        if now - start > self.window_s:
+            start, count = now, 0
+        self.seen[reason] = (start, count + 1)
+        if count == self.burst:
+            log.warning("relay: more '%s' rejections this minute are counted, not logged",
+                        reason)
+        return count < self.burst
+
+
+class Consumer:
+    """Consumes the fleet's messages into ``store``; ``on_mint(device, id)`` for new requests,
+    ``on_mint_duplicate(row)`` when a device asks again about a request already stored."""
+
+    def __init__(self, settings: RelaySettings, store: RelayStore, *, client_id: str,
+                 on_mint: Callable[[str, str], None] = lambda device, mid: None,
+                 on_mint_duplicate: Callable[[MintRow], None] = lambda row: None,
+                 batch_max: int = 500) -> None:
+        self.settings = settings
+        self.store = store
+        self.client_id = client_id
+        self.on_mint = on_mint
+        self.on_mint_duplicate = on_mint_duplicate
+        self.batch_max = batch_max
+        self.counts: Counter[str] = Counter()
+        self.subscribed = threading.Event()
+        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._stop = threading.Event()
+        self._generation = 0
+        self._limiter = _LogLimiter()
+        self._writer = threading.Thread(target=self._write_loop, name="relay-writer",
+                                        daemon=True)
+        self.client = make_client(settings.mqtt, client_id, manual_ack=True)
+        self.client.max_inflight_messages_set(0)  # acks going out: no cap (paho scans the window)
+        self.client.on_connect = guarded("connect")(self._on_connect)
+        self.client.on_disconnect = guarded("disconnect")(self._on_disconnect)
+        self.client.on_connect_fail = guarded("connect_fail")(self._on_connect_fail)
+        self.client.on_subscribe = guarded("subscribe")(self._on_subscribe)
+        self.client.on_message = guarded("message")(self._on_message)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        broker = self.settings.mqtt
+        self._writer.start()
+        self.client.connect_async(
+            broker.host, broker.port, broker.keepalive, clean_start=False,
+            properties=connect_properties(session_expiry_s=SESSION_EXPIRY_S,
+                                          receive_maximum=RECEIVE_MAXIMUM))
+        self.client.loop_start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Store and ack what was queued, then disconnect (the session stays on the broker)."""
+        deadline = time.monotonic() + timeout
+        while not self._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._stop.set()
+        self._writer.join(max(0.1, deadline - time.monotonic()))
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # --- paho callbacks (network thread) ------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any,
+                    _p: Any) -> None:
+        if reason.is_failure:
+            log.error("relay: the broker refused %s as %r: %s (check [relay.mqtt]); retrying",
+                      self.client_id, self.settings.mqtt.username, reason)
+            return
+        self._generation += 1
+        log.info("relay: connected to %s:%s as %s (session present: %s)",
+                 self.settings.mqtt.host, self.settings.mqtt.port, self.client_id,
+                 flags.session_present)
+        client.subscribe([(topic, SubscribeOptions(qos=1))
+                          for topic in subscriptions(self.settings.share_group)])
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.subscribed.clear()
+        if not self._stop.is_set():
+            log.warning("relay: disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        log.warning("relay: cannot reach the broker at %s:%s; retrying",
+                    self.settings.mqtt.host, self.settings.mqtt.port)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list, _p: Any
+                      ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("relay: the broker refused %d of our subscriptions (%s): does the ACL "
+                      "give user %r read access to breathe/v1/+/...?", len(refused),
+                      ", ".join(refused), self.settings.mqtt.username)
+        else:
+            log.info("relay: subscribed to the fleet's messages in shared group %r",
+                     self.settings.share_group)
+            self.subscribed.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            result = check(message.topic, message.payload)
+        except Exception:  # check() must not raise; if it does, refuse the message, not us
+            log.exception("relay: validating a message on %r failed", message.topic[:200])
+            result = Rejection("invalid", "could not be checked")
+        self._queue.put(_Item(message.mid, message.qos, self._generation, result))
+
+    # --- the writer thread --------------------------------------------------------------------
+
+    def _take(self) -> list[_Item]:
+        """What is queued, up to ``batch_max``; lingers ``LINGER_S`` for more once one item is
+        in, so a busy relay commits (and acks) many messages at a time, not one by one."""
+        try:
+            batch = [self._queue.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        until = time.monotonic() + LINGER_S
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            batch = self._take()
+            try:
+                if batch and not self._store(batch):
+                    return  # stopping while the store is down: nothing acked, re-delivered
+            except Exception:  # a bug here must not silently end all storing
+                log.exception("relay: handling %d message(s) failed after storing them; the "
+                              "broker and the devices re-send what was not acknowledged",
+                              len(batch))
+
+    def _store(self, batch: list[_Item]) -> bool:
+        """Commit the batch (retrying while the store is down), then ack. False: gave up."""
+        valid = [item.result for item in batch if isinstance(item.result, Inbound)]
+        rejected = [item.result for item in batch if isinstance(item.result, Rejection)]
+        delay = 0.05
+        while True:
+            try:
+                outcomes = self.store.record(valid, Counter(r.reason for r in rejected),
+                                             timestamp())
+                break
+            except Exception as exc:  # a store outage must not lose or ack anything
+                transient = self.store.backend.transient(exc)
+                log.log(logging.WARNING if transient else logging.ERROR,
+                        "relay: storing %d message(s) failed (%s: %s); retrying in %.1f s",
+                        len(batch), type(exc).__name__, exc, delay)
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, 5.0)
+        self._after_commit(batch, valid, outcomes, rejected)
+        return True
+
+    def _after_commit(self, batch: list[_Item], valid: list[Inbound], outcomes: list,
+                      rejected: list[Rejection]) -> None:
+        for item, outcome in zip(valid, outcomes, strict=True):
+            self.counts[item.kind] += 1
+            if outcome is None:
+                continue
+            self.counts["stored" if outcome.stored else "duplicate"] += 1
+            self._publish(item.device_id, protocol.ACK,
+                          Ack(id=item.message.id, ok=True, duplicate=not outcome.stored))
+            if item.kind == protocol.MINT_REQUEST:
+                if outcome.stored:
+                    self.on_mint(item.device_id, item.message.id)
+                elif outcome.mint is not None:
+                    self.on_mint_duplicate(outcome.mint)
+        for rejection in rejected:
+            self.counts["rejected"] += 1
+            self.counts[f"rejected.{rejection.reason}"] += 1
+            if self._limiter.allow(rejection.reason):
+                log.warning("relay: %s", rejection.log_line())
+            if rejection.message_id and rejection.kind in ACKED and rejection.device_id:
+                # refused for good: tell the device, so it stops re-sending this message
+                self._publish(rejection.device_id, protocol.ACK, Ack(
+                    id=rejection.message_id, ok=False,
+                    error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
+        generation = self._generation
+        for item in batch:
+            if item.qos > 0 and item.generation == generation:
+                self.client.ack(item.mid, item.qos)
+
+    def _publish(self, device_id: str, subtopic: str, message: Message) -> None:
+        self.client.publish(protocol.topic(device_id, subtopic), message.encode(), qos=1)
+
+    def publish(self, device_id: str, subtopic: str, message: Message) -> None:
+        """Publish to a device at QoS 1 (mint results from the mint worker)."""
+        self._publish(device_id, subtopic, message)
+
+    def backlog(self) -> int:
+        return self._queue.qsize()

@@ -1,0 +1,38 @@
+"""Where the relay keeps what it received: SQLite by default, PostgreSQL for several relays.
+
+``open_store(settings.store_url)`` picks the backend from the URL; the SQL is the same for both
+(see :mod:`relay.store.store`). Call ``migrate()`` once at start.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from relay.store.schema import LATEST, migrate, schema_version
+from relay.store.store import DeviceRow, MintRow, Outcome, RelayStore
+
+__all__ = ["LATEST", "DeviceRow", "MintRow", "Outcome", "RelayStore", "migrate", "open_store",
+           "schema_version", "timestamp"]
+
+
+def timestamp(at: datetime | None = None, *, ago_s: float = 0.0) -> str:
+    """ISO 8601 UTC with milliseconds: sorts as text in both databases."""
+    at = (at or datetime.now(UTC)) - timedelta(seconds=ago_s)
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def open_store(url: str, *, migrate_now: bool = True) -> RelayStore:
+    """A store for ``relay.store_url``: a path or sqlite:///PATH, or postgresql://..."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from relay.store.postgres import PostgresBackend
+
+        store = RelayStore(PostgresBackend(url))
+    else:
+        from relay.store.sqlite import SqliteBackend
+
+        path = url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
+        store = RelayStore(SqliteBackend(Path(path)))
+    if migrate_now:
+        migrate(store, timestamp())
+    return store

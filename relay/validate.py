@@ -1,0 +1,128 @@
+"""Every inbound MQTT message is checked here, and nowhere else, before anything is stored.
+
+Pure (no I/O): a topic and a payload in, an :class:`Inbound` or a :class:`Rejection` out, so
+the property tests can throw thousands of hostile messages at it without a broker. The checks:
+the topic names a device and a subtopic the relay consumes; the payload passes
+``protocol.decode`` (size cap, UTF-8 JSON object, schema version, the pydantic model); and the
+device id in the payload equals the one in the topic.
+
+The third leg, topic == the sender's broker username, is the broker's job: the ACL in
+firmware_config/mosquitto/breathe.acl lets a device publish only under ``breathe/v1/%u/``, and
+MQTT does not tell a subscriber who published. So topic == payload is the check left to make,
+and together they give payload == topic == username.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from device.sync import protocol
+from device.sync.protocol import (
+    CommandReply,
+    ConfigReported,
+    DeviceMessage,
+    Message,
+    MintRequest,
+    ProtocolError,
+    SessionMessage,
+    Status,
+    Telemetry,
+)
+
+REPLY = "reply"
+MODELS: dict[str, type[Message]] = {
+    protocol.SESSIONS: SessionMessage,
+    protocol.MINT_REQUEST: MintRequest,
+    protocol.STATUS: Status,
+    protocol.TELEMETRY: Telemetry,
+    protocol.CONFIG_REPORTED: ConfigReported,
+    REPLY: CommandReply,
+}
+ACKED = (protocol.SESSIONS, protocol.MINT_REQUEST)  # stored, then acknowledged with an Ack
+
+# Why a message was refused; the rejected table counts by these.
+REASONS = ("topic", "oversized", "not_json", "schema", "invalid", "spoofed")
+_ID_SCAN_LIMIT = 1024 * 1024  # larger payloads are not even parsed to find an id to refuse
+_MESSAGE_ID = re.compile(protocol.MESSAGE_ID_PATTERN)
+_DETAIL_MAX = 240
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A valid message: which device, what kind (a key of :data:`MODELS`), the model, the text."""
+
+    device_id: str
+    kind: str
+    message: Message
+    payload: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused message. ``detail`` never holds payload values, only where the problem is."""
+
+    reason: str
+    detail: str
+    device_id: str | None = None
+    kind: str | None = None
+    message_id: str | None = None  # when the payload still names one, so it can be refused
+
+    def log_line(self) -> str:
+        """What the relay logs: no payload content, so nothing personal reaches the logs."""
+        return (f"rejected {self.kind or 'message'} from {self.device_id or '?'}: "
+                f"{self.reason}: {self.detail}")
+
+
+def kind_of(subtopic: str) -> str | None:
+    """``sessions`` → ``sessions``, ``reply/abc`` → ``reply``; None for anything else."""
+    if subtopic in MODELS and subtopic != REPLY:
+        return subtopic
+    head, _, rest = subtopic.partition("/")
+    if head == REPLY and rest:
+        return REPLY
+    return None
+
+
+def _message_id(payload: bytes) -> str | None:
+    """The payload's ``id`` if it has a usable one, to tell the device its message is refused."""
+    if len(payload) > _ID_SCAN_LIMIT:
+        return None
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    if isinstance(value, str) and _MESSAGE_ID.fullmatch(value):
+        return value
+    return None
+
+
+def check(topic: str, payload: bytes) -> Inbound | Rejection:
+    """Validate one message as received on ``topic``; never raises for bad input."""
+    try:
+        device_id, subtopic = protocol.split_topic(topic)
+    except ProtocolError:
+        return Rejection("topic", "not breathe/v1/<device_id>/<subtopic>")
+    kind = kind_of(subtopic)
+    if kind is None:
+        return Rejection("topic", f"the relay does not consume {subtopic[:64]!r}", device_id)
+    model = MODELS[kind]
+    where = f"{kind} from {device_id}"
+    if len(payload) > protocol.MAX_PAYLOAD_BYTES:  # refused before decoding
+        return Rejection("oversized", f"{len(payload)} bytes; at most "
+                         f"{protocol.MAX_PAYLOAD_BYTES} allowed", device_id, kind,
+                         _message_id(payload) if kind in ACKED else None)
+    try:
+        message = protocol.decode(model, payload, where=where)
+    except ProtocolError as exc:
+        detail = str(exc).removeprefix(where + ": ")[:_DETAIL_MAX]
+        return Rejection(exc.reason, detail, device_id, kind,
+                         _message_id(payload) if kind in ACKED else None)
+    # The ACL already made topic == broker username; payload == topic completes the chain.
+    if isinstance(message, DeviceMessage) and message.device_id != device_id:
+        return Rejection("spoofed", f"payload device_id {message.device_id!r} is not the "
+                         f"topic's {device_id!r}", device_id, kind,
+                         message.id if kind in ACKED else None)
+    return Inbound(device_id, kind, message, payload.decode())

@@ -1,0 +1,163 @@
+"""Every message the relay receives passes relay.validate.check, which must refuse whatever is
+malformed, oversized, of the wrong schema or spoofed (payload device ≠ topic device) — and
+never raise, never accept a message that speaks for another device, never log payload values.
+
+Thousands of hostile messages go through the validation function directly here (fast);
+tests/test_relay_service.py sends a few dozen through the real broker to a running relay.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from device.sync import protocol
+from relay.fleetsim import mint_request, session_message, status, telemetry
+from relay.validate import ACKED, REASONS, Inbound, Rejection, check
+
+DEVICE = "kitchen"
+OTHER = "bedroom"
+SECRET = "Ada Lovelace breathes"  # stands for personal data inside a payload
+SUBTOPICS = ["sessions", "mint/request", "status", "telemetry", "config/reported", "reply/x1"]
+MANY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _valid(kind: str, device: str = DEVICE) -> dict:
+    """A valid payload of each kind, as a dict to mutate."""
+    message = {
+        "sessions": lambda: session_message(device, profile=SECRET),
+        "mint/request": lambda: mint_request(device),
+        "status": lambda: status(device),
+        "telemetry": lambda: telemetry(device),
+        "config/reported": lambda: protocol.ConfigReported(
+            id="r1", device_id=device, applied={"pacing.gamma": 2.0}),
+        "reply/x1": lambda: protocol.CommandReply(id="c1", ok=True, result={"pong": True}),
+    }[kind]()
+    return json.loads(message.encode())
+
+
+def _topic(kind: str, device: str = DEVICE) -> str:
+    return f"breathe/v1/{device}/{kind}"
+
+
+@pytest.mark.parametrize("kind", SUBTOPICS)
+def test_a_valid_message_of_each_kind_is_accepted_as_is(kind):
+    payload = json.dumps(_valid(kind)).encode()
+    result = check(_topic(kind), payload)
+    assert isinstance(result, Inbound), result
+    assert result.device_id == DEVICE
+    assert result.payload == payload.decode()
+    assert result.kind == ("reply" if kind.startswith("reply/") else kind)
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason"), [
+    ("breathe/v1/kitchen/sessions", b"{not json", "not_json"),
+    ("breathe/v1/kitchen/sessions", b"\xff\xfe", "not_json"),
+    ("breathe/v1/kitchen/sessions", b"[1, 2]", "not_json"),
+    ("breathe/v1/kitchen/sessions", b'{"schema": 2, "id": "a"}', "schema"),
+    ("breathe/v1/kitchen/sessions", b'{"id": "a"}', "schema"),
+    ("breathe/v1/kitchen/sessions", b'{"schema": 1, "id": "a", "device_id": "kitchen"}',
+     "invalid"),
+    ("breathe/v1/kitchen/sessions", b" " * (protocol.MAX_PAYLOAD_BYTES + 1), "oversized"),
+    ("breathe/v1/kitchen/ack", b"{}", "topic"),
+    ("breathe/v1/kitchen/cmd/ping", b"{}", "topic"),
+    ("breathe/v1/Kitchen/sessions", b"{}", "topic"),
+    ("breathe/v2/kitchen/sessions", b"{}", "topic"),
+    ("breathe/v1/kitchen/reply", b"{}", "topic"),
+])
+def test_each_kind_of_bad_message_is_refused_with_its_reason(topic, payload, reason):
+    """Also keeps the reason names honest if protocol.decode's wording changes."""
+    result = check(topic, payload)
+    assert isinstance(result, Rejection)
+    assert result.reason == reason, result
+
+
+@pytest.mark.parametrize("kind", ["sessions", "mint/request", "status", "telemetry",
+                                  "config/reported"])
+def test_a_payload_naming_another_device_is_refused_as_spoofed(kind):
+    result = check(_topic(kind), json.dumps(_valid(kind, device=OTHER)).encode())
+    assert isinstance(result, Rejection)
+    assert result.reason == "spoofed"
+    assert result.device_id == DEVICE  # the sender, per the broker's ACL
+    assert OTHER in result.detail
+
+
+def test_a_refused_session_still_names_its_id_so_the_device_can_stop_resending():
+    payload = _valid("sessions")
+    payload["duration_s"] = -5
+    result = check(_topic("sessions"), json.dumps(payload).encode())
+    assert isinstance(result, Rejection) and result.reason == "invalid"
+    assert result.message_id == payload["id"]
+    assert "duration_s" in result.detail
+
+
+# --- property tests: ≥ 1,000 hostile messages in all -------------------------------------------
+
+def _assert_safe(topic: str, payload: bytes) -> Inbound | Rejection:
+    result = check(topic, payload)  # never raises
+    if isinstance(result, Inbound):
+        device, _ = protocol.split_topic(topic)
+        assert result.device_id == device
+        assert getattr(result.message, "device_id", device) == device
+        assert len(payload) <= protocol.MAX_PAYLOAD_BYTES
+    else:
+        assert result.reason in REASONS
+        assert SECRET not in result.log_line()
+        if result.message_id is not None:
+            assert result.kind in ACKED
+    return result
+
+
+@MANY
+@given(kind=st.sampled_from(SUBTOPICS), payload=st.binary(max_size=300))
+def test_random_bytes_never_pass_or_crash(kind, payload):
+    result = _assert_safe(_topic(kind), payload)
+    assert isinstance(result, Rejection)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                max_size=4),
+    max_leaves=20)
+
+
+@MANY
+@given(kind=st.sampled_from(SUBTOPICS), field=st.sampled_from(
+    ["schema", "id", "device_id", "pattern", "metrics", "started", "duration_s", "wallet",
+     "commitment", "state", "uptime_s", "applied", "ok", "extra_field"]), value=_json)
+def test_a_valid_message_with_one_field_replaced_is_accepted_only_if_still_valid(kind, field,
+                                                                                 value):
+    payload = _valid(kind)
+    payload[field] = value
+    result = _assert_safe(_topic(kind), json.dumps(payload).encode())
+    if field == "device_id" and value != DEVICE and isinstance(result, Rejection):
+        assert result.reason in ("spoofed", "invalid")
+    if field == "schema" and value != 1:
+        assert isinstance(result, Rejection) and result.reason == "schema"
+    if field == "extra_field":
+        assert isinstance(result, Rejection) and result.reason == "invalid"
+
+
+@MANY
+@given(kind=st.sampled_from(SUBTOPICS[:-1]),
+       claimed=st.from_regex(protocol.DEVICE_ID_PATTERN, fullmatch=True),
+       sender=st.from_regex(protocol.DEVICE_ID_PATTERN, fullmatch=True))
+def test_no_device_can_speak_for_another(kind, claimed, sender):
+    result = _assert_safe(_topic(kind, sender), json.dumps(_valid(kind, claimed)).encode())
+    if claimed == sender:
+        assert isinstance(result, Inbound)
+    else:
+        assert isinstance(result, Rejection) and result.reason == "spoofed"
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(SUBTOPICS), extra=st.integers(1, 3 * protocol.MAX_PAYLOAD_BYTES))
+def test_anything_over_the_size_cap_is_refused_before_parsing(kind, extra):
+    payload = _valid(kind)
+    payload["pad"] = "x" * (protocol.MAX_PAYLOAD_BYTES + extra)
+    result = _assert_safe(_topic(kind), json.dumps(payload).encode())
+    assert isinstance(result, Rejection) and result.reason == "oversized"
