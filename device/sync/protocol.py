@@ -258,6 +258,7 @@ class Telemetry(DeviceMessage):
     cpu_temp_c: float | None = None
     camera: str | None = Field(None, max_length=32)
     session: str | None = Field(None, max_length=16)  # idle / running / paused
+    analytics: bool = False  # the owner allows it in the fleet's health report
 
 
 class ConfigDesired(Message):
