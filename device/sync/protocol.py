@@ -12,6 +12,7 @@ Topics live under ``breathe/v1/<device_id>/`` (see ``../shared/DESIGN.md``): the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import date, datetime
@@ -128,6 +129,17 @@ class MintRequest(DeviceMessage):
 
 
 CATEGORIES = ("stress", "sleep", "energy", "focus")
+
+
+def content_hash(pattern: Pattern) -> str:
+    """What makes a pattern itself: sha256 of its four phase lengths (0.1 s), canonical JSON.
+
+    Names and descriptions do not count, so a renamed copy is the same pattern: two devices
+    cannot both mint it as an original, and the relay recomputes it rather than trust it."""
+    phases = {name: round(float(getattr(pattern, name)), 1)
+              for name in ("inhale", "hold_in", "exhale", "hold_out")}
+    canonical = json.dumps(phases, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 TAG_PATTERN = r"^[a-z0-9][a-z0-9 -]{0,23}$"
 
 
