@@ -61,7 +61,7 @@ class Daemon:
         self.pattern_id, self.minutes = pattern_id, minutes
         self.clock = clock or MonotonicClock()
         self.on_state = on_state
-        self.started_at = time.time()
+        self.started_at = time.monotonic()  # DeviceStatus reads monotonic seconds
         self.notes: list[str] = []
         self.appliance: Appliance | None = None
         self.status: Any = None

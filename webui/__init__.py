@@ -8,6 +8,7 @@ connection (``get_db``), closed when the request ends: SQLite connections are pe
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -19,15 +20,17 @@ from sqlite_utils import Database
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from device.store import open_db
+from device.errors import BadInput
+from device.store import NotFound, open_db
 from device.store.db import db_path_for
 from webui.security import LoginLimiter, is_claimed, issue_claim_code, secret_key
 
 log = logging.getLogger(__name__)
 
 csrf = CSRFProtect()
-# Reachable before the device has an owner: the claim page itself, static files, health.
-_OPEN_WHILE_UNCLAIMED = {"auth.claim", "static", "api.health"}
+# Reachable before the device has an owner: the claim page, static files, health, API docs.
+_OPEN_WHILE_UNCLAIMED = {"auth.claim", "static", "api.health", "api.openapi_document",
+                         "pages.manifest", "pages.service_worker"}
 
 
 def get_db() -> Database:
@@ -48,27 +51,75 @@ def wants_json() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
-def api_error(status: int, error: str, message: str, field: str | None = None) -> Response:
-    response = jsonify({"error": error, "field": field, "message": message})
+def api_error(status: int, error: str, message: str, field: str | None = None,
+              errors: list[dict[str, Any]] | None = None) -> Response:
+    """The one error shape of the API (``webui.payloads.ApiError``)."""
+    body: dict[str, Any] = {"error": error, "field": field, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    response = jsonify(body)
     response.status_code = status
     return response
 
 
-def _config_from_settings() -> dict[str, Any]:
-    from device.config import data_dir, load_config
+_FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.+)$", re.DOTALL)
 
-    settings = load_config()
+
+def bad_input_error(exc: BadInput, status: int, error: str) -> Response:
+    """A device error (``field: message ...``) as an API error naming its field."""
+    text = str(exc)
+    match = _FIELD_PREFIX.match(text)
+    field, message = (match.group(1), match.group(2)) if match else (None, text)
+    return api_error(status, error, message, field)
+
+
+def config_from_settings(settings: Any) -> dict[str, Any]:
+    """The app config the device settings give (data dir, cookies over https, sync, id)."""
+    from device.config import data_dir
+
     return {
+        "SETTINGS": settings,
         "DATA_DIR": data_dir(settings),
         "SESSION_COOKIE_SECURE": settings.web.tls_cert is not None,
         "WEB_HOST": settings.web.host,
         "WEB_PORT": settings.web.port,
+        "SYNC_ENABLED": settings.mqtt.enabled,
+        "DEVICE_ID": settings.device.id,
     }
+
+
+def _config_from_settings() -> dict[str, Any]:
+    from device.config import load_config
+
+    return config_from_settings(load_config())
+
+
+def _resolve_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Settings from the device config, unless ``test_config`` replaces them. A ``test_config``
+    that carries ``SETTINGS`` but no ``DATA_DIR`` (the daemon's) takes the rest from them."""
+    if test_config is None:
+        app.config.update(_config_from_settings())
+    else:
+        if test_config.get("SETTINGS") is not None and "DATA_DIR" not in test_config:
+            app.config.update(config_from_settings(test_config["SETTINGS"]))
+        app.config.update(dict(test_config))
+    if app.config["SETTINGS"] is None:
+        from device.config import Settings
+
+        app.config["SETTINGS"] = Settings()  # the defaults, for tests without a config
+    settings = app.config["SETTINGS"]
+    if app.config["SYNC_ENABLED"] is None:
+        app.config["SYNC_ENABLED"] = settings.mqtt.enabled
+    if app.config["DEVICE_ID"] is None:
+        app.config["DEVICE_ID"] = settings.device.id
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The web app. ``test_config`` (DATA_DIR, SECRET_KEY, TESTING, CLOCK, ...) replaces the
-    device settings; without SECRET_KEY the key is made once and kept in the data dir."""
+    device settings; without SECRET_KEY the key is made once and kept in the data dir.
+
+    The daemon passes ``{"SETTINGS": settings, "APPLIANCE": ..., "STATUS": ...,
+    "SHUTDOWN": event}``: the data dir, sync switch and device id then come from SETTINGS."""
     app = Flask(__name__)
     app.config.from_mapping(
         SESSION_COOKIE_HTTPONLY=True,
@@ -83,8 +134,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         LOGIN_WINDOW_S=300.0,
         CLOCK=None,
         ISSUE_CLAIM_CODE=True,
+        SETTINGS=None,  # device.config.Settings: privacy defaults, device id, sync
+        SYNC_ENABLED=None,  # None: from SETTINGS.mqtt.enabled
+        DEVICE_ID=None,  # None: from SETTINGS.device.id
+        APPLIANCE=None,  # device.session.appliance.Appliance; None: no session control (503)
+        STATUS=None,  # device.status.DeviceStatus; None: one made for the data dir
+        SHUTDOWN=None,  # a threading.Event: when set, /api/live streams end
+        SSE_HEARTBEAT_S=15.0,
+        SSE_RETRY_MS=1000,
     )
-    app.config.update(_config_from_settings() if test_config is None else dict(test_config))
+    _resolve_config(app, test_config)
     app.config["DATA_DIR"] = Path(app.config["DATA_DIR"]).expanduser()
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(app.config["DATA_DIR"])
@@ -97,10 +156,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     app.teardown_appcontext(_close_db)
 
-    from webui import api, auth
+    from webui import (
+        api,
+        api_account,
+        api_achievements,
+        api_export,
+        api_patterns,
+        api_session,
+        api_sessions,
+        auth,
+        pages,
+    )
 
     app.register_blueprint(auth.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    for module in (api, api_session, api_sessions, api_patterns, api_account, api_export,
+                   api_achievements):
+        app.register_blueprint(module.bp)
     app.before_request(_require_claim)
     _register_error_handlers(app)
     if app.config["ISSUE_CLAIM_CODE"]:
@@ -108,14 +180,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def announce_claim_code(db: Database) -> str:
+    """Issue a fresh setup code and put it in the service log (the device has no owner)."""
+    code = issue_claim_code(db)
+    log.warning("this device has no owner yet: open /claim in the web app and enter "
+                "setup code %s ('breathe claim-code' prints a new one)", code)
+    return code
+
+
 def _announce_claim_code(app: Flask) -> None:
     """Put a fresh setup code in the service log while the device has no owner."""
     db = open_db(db_path_for(app.config["DATA_DIR"]))
     try:
         if not is_claimed(db):
-            code = issue_claim_code(db)
-            log.warning("this device has no owner yet: open /claim in the web app and enter "
-                        "setup code %s ('breathe claim-code' prints a new one)", code)
+            announce_claim_code(db)
     finally:
         db.close()
 
@@ -130,6 +208,27 @@ def _require_claim() -> Response | None:
 
 
 def _register_error_handlers(app: Flask) -> None:
+    from device.session.engine import SessionConflict
+    from webui.payloads import InvalidInput
+
+    @app.errorhandler(InvalidInput)
+    def _invalid(exc: InvalidInput) -> Response:
+        first = exc.problems[0]
+        return api_error(exc.status, exc.error, first.message, first.field,
+                         [p.model_dump() for p in exc.problems])
+
+    @app.errorhandler(BadInput)
+    def _bad_input(exc: BadInput) -> Response | tuple[str, int]:
+        if isinstance(exc, NotFound):
+            status, error = 404, "not_found"
+        elif isinstance(exc, SessionConflict):
+            status, error = 409, "conflict"
+        else:
+            status, error = 400, "invalid"
+        if not wants_json():
+            return render_template("error.html", status=status, message=str(exc)), status
+        return bad_input_error(exc, status, error)
+
     @app.errorhandler(CSRFError)
     def _csrf_failed(exc: CSRFError) -> Response | tuple[str, int]:
         if wants_json():

@@ -97,19 +97,20 @@ def login_required(view: View) -> View:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
+    wrapped.login_required = True  # type: ignore[attr-defined]  # read by webui.openapi
     return wrapped  # type: ignore[return-value]
 
 
-def _limiter() -> LoginLimiter:
+def limiter() -> LoginLimiter:
     return current_app.extensions["breathe.login_limiter"]
 
 
-def _client() -> str:
+def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _refuse_if_locked() -> None:
-    wait = _limiter().retry_after(_client())
+def refuse_if_locked() -> None:
+    wait = limiter().retry_after(client_address())
     if wait is not None:
         raise TooManyRequests(
             f"Too many failed attempts. Try again in {wait} seconds.", retry_after=wait
@@ -146,7 +147,7 @@ def claim_page() -> Any:
         return redirect(url_for("auth.login"))
     form = ClaimForm()
     if request.method == "POST":
-        _refuse_if_locked()
+        refuse_if_locked()
     if form.validate_on_submit():
         try:
             profile = claim(db, form.code.data, form.display_name.data, form.password.data)
@@ -155,7 +156,7 @@ def claim_page() -> Any:
             target = getattr(form, field, form.code)
             target.errors = [*target.errors, message[:1].upper() + message[1:]]
             if target is form.code:
-                _limiter().failed(_client())
+                limiter().failed(client_address())
         else:
             owner = find_owner(db)
             assert owner is not None and owner.profile.id == profile.id
@@ -170,14 +171,14 @@ def login() -> Any:
     form = LoginForm()
     failed = False
     if request.method == "POST":
-        _refuse_if_locked()
+        refuse_if_locked()
         if form.validate_on_submit():
             owner = authenticate(get_db(), form.name.data, form.password.data)
             if owner is not None:
-                _limiter().succeeded(_client())
+                limiter().succeeded(client_address())
                 _start_session(owner.profile.id, owner.session_epoch)
                 return redirect(_safe_next(request.args.get("next")) or home_url())
-            _limiter().failed(_client())
+            limiter().failed(client_address())
             failed = True
     status = 401 if failed else (400 if form.errors else 200)
     return render_template("login.html", form=form, failed=failed, message=LOGIN_FAILED), status

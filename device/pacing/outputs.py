@@ -253,6 +253,24 @@ class PacingOutputs:
             self._player.play(self.cues[changes[-1].phase], now)
         if self.haptic is not None:
             self._set_haptic(self._player.duty(now) * clamped(self.haptic_strength))
+        if self.forget_mock_history_s is not None:
+            self._forget_mock_history(now)
+
+    # gpiozero's mock pins record every change (its test seam); a long-running demo on mock
+    # pins would keep them all, about 0.5 MB a minute. None: keep everything (tests read it).
+    forget_mock_history_s: float | None = None
+    _history_cleared_at: float | None = None
+
+    def _forget_mock_history(self, now: float) -> None:
+        if self._history_cleared_at is None:
+            self._history_cleared_at = now
+        if now - self._history_cleared_at < (self.forget_mock_history_s or 0.0):
+            return
+        self._history_cleared_at = now
+        for device in (*self.leds, self.haptic, self.button):
+            clear = getattr(getattr(device, "pin", None), "clear_states", None)
+            if clear is not None:
+                clear()
 
     def _set_leds(self, value: float) -> None:
         if value != self._led_value:  # skip writes that change nothing

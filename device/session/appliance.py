@@ -90,8 +90,10 @@ def open_outputs(settings: Any, notes: list[str], **callbacks: Any) -> PacingOut
 
         notes.append(f"GPIO: no Pi hardware found ({exc}); using mock GPIO pins, "
                      "the LED, motor and button are simulated")
-        return PacingOutputs(settings, pin_factory=MockFactory(pin_class=MockPWMPin),
-                             **callbacks)
+        outputs = PacingOutputs(settings, pin_factory=MockFactory(pin_class=MockPWMPin),
+                                **callbacks)
+        outputs.forget_mock_history_s = 60.0  # nobody reads the simulated pins' history
+        return outputs
 
 
 def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[str]) -> Any:

@@ -362,6 +362,8 @@ class SessionEngine:
             measured_phase=measured.phase if measured else None,
             rate=measured.rate_bpm if measured else None,
             quality=measured.quality if measured else None,
+            displacement=(round(measured.displacement, 4)
+                          if measured and measured.displacement is not None else None),
             mode=mode,
             reason=reason,
             adherence=adherence,

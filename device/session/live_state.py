@@ -67,6 +67,7 @@ class LiveState:
     measured_phase: str | None = None
     rate: float | None = None  # breaths/min measured
     quality: float | None = None
+    displacement: float | None = None  # the cleaned breath signal (px), for the live trace
     mode: Mode = "pacing-only"
     reason: str | None = None  # why pacing-only; None while measuring
     adherence: float | None = None  # share of read time matching the guide so far
