@@ -302,6 +302,11 @@ class ChainSettings(Section):
         description="Deployed achievement (ERC-721) contract; empty: not deployed yet",
         json_schema_extra={"allowed": "0x and 40 hex digits, or empty"},
     )
+    patterns_contract_address: str | None = Field(
+        None, pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="Deployed pattern-token (ERC-721) contract; empty: pattern minting is off",
+        json_schema_extra={"allowed": "0x and 40 hex digits, or empty"},
+    )
 
 
 def _store_url(value: str) -> str:

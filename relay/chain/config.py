@@ -1,8 +1,10 @@
 """From ``[relay.chain]`` settings to a ready :class:`~relay.chain.minter.Minter`.
 
-Reads the settings the config module defines (rpc_url, chain_id, key_file, contract_address);
-an empty key_file or contract_address means minting is off, which is a config error here so
-the relay can say so once at start and answer mint requests with it.
+Reads the settings the config module defines (rpc_url, chain_id, key_file, contract_address,
+and patterns_contract_address once ChainSettings has it); an empty key_file, or neither
+contract, means minting is off, which is a config error here so the relay can say so once at
+start and answer mint requests with it. With only one contract set, the other kind of minting
+is off and the minter's method for it says so.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def connect(settings: ChainSettings, *, timeout: float = 10.0) -> Web3:
                              cache_allowed_requests=True))
 
 
+def patterns_address(settings: ChainSettings) -> str | None:
+    """``relay.chain.patterns_contract_address``, or None (also while the field is unknown)."""
+    return getattr(settings, "patterns_contract_address", None)
+
+
 def minter_from_settings(settings: ChainSettings, *, w3: Web3 | None = None,
                          check: bool = True, **options: float) -> Minter:
     """The relay's minter. ``check``: verify chain id, contract and minter role now (raises
@@ -61,11 +68,12 @@ def minter_from_settings(settings: ChainSettings, *, w3: Web3 | None = None,
         raise ChainConfigError("relay.chain.key_file: empty, so minting is off; set it to a "
                                "file holding the minter's private key (scripts/chain-demo "
                                "writes one for a local chain)")
-    if settings.contract_address is None:
+    patterns = patterns_address(settings)
+    if settings.contract_address is None and patterns is None:
         raise ChainConfigError("relay.chain.contract_address: empty, so minting is off; deploy "
-                               "the contract (scripts/chain-demo) and set its address")
+                               "the contracts (scripts/chain-demo) and set their addresses")
     minter = Minter(w3 or connect(settings), settings.contract_address,
-                    load_key(settings.key_file), **options)
+                    load_key(settings.key_file), patterns_address=patterns, **options)
     if check:
         minter.check(expected_chain_id=settings.chain_id)
     return minter

@@ -26,6 +26,7 @@ from relay.chain.errors import ChainConfigError, MintError
 
 BUILD_DIR = Path(__file__).resolve().parent.parent / "contracts" / "build"
 CONTRACT_NAME = "BreatheAchievements"
+PATTERNS_CONTRACT_NAME = "BreathePatterns"
 
 
 @cache
@@ -48,14 +49,15 @@ def bind(w3: Web3, address: str, name: str = CONTRACT_NAME) -> Contract:
 
 
 def deploy(w3: Web3, account: LocalAccount | str, *, admin: str | None = None,
-           minter: str | None = None, timeout: float = 120.0) -> str:
-    """Deploy :data:`CONTRACT_NAME` and return its EIP-55 address.
+           minter: str | None = None, timeout: float = 120.0,
+           name: str = CONTRACT_NAME) -> str:
+    """Deploy contract ``name`` (both take ``(admin, minter)``) and return its EIP-55 address.
 
     ``account`` pays and signs: a local key (any node), or the address of an account the node
     unlocks (eth-tester, anvil). It becomes admin and minter unless ``admin`` / ``minter`` say
     otherwise.
     """
-    artifact = load_artifact()
+    artifact = load_artifact(name)
     sender = account if isinstance(account, str) else account.address
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     constructor = factory.constructor(to_checksum_address(admin or sender),
@@ -70,9 +72,14 @@ def deploy(w3: Web3, account: LocalAccount | str, *, admin: str | None = None,
         tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
     if receipt["status"] != 1 or not receipt["contractAddress"]:
-        raise MintError(f"deploying {CONTRACT_NAME} failed (tx {tx_hash.to_0x_hex()}, status "
+        raise MintError(f"deploying {name} failed (tx {tx_hash.to_0x_hex()}, status "
                         f"{receipt['status']})", retryable=False, tx_hash=tx_hash.to_0x_hex())
     return to_checksum_address(receipt["contractAddress"])
+
+
+def deploy_patterns(w3: Web3, account: LocalAccount | str, **options: Any) -> str:
+    """Deploy the pattern-token contract (:data:`PATTERNS_CONTRACT_NAME`); see :func:`deploy`."""
+    return deploy(w3, account, name=PATTERNS_CONTRACT_NAME, **options)
 
 
 @cache
@@ -99,12 +106,13 @@ def revert_data(exc: BaseException) -> bytes | None:
     return None
 
 
-def decode_revert(exc: BaseException) -> tuple[str, dict[str, Any]] | None:
-    """(error name, arguments) of a custom-error revert of this contract, else None."""
+def decode_revert(exc: BaseException, name: str = CONTRACT_NAME
+                  ) -> tuple[str, dict[str, Any]] | None:
+    """(error name, arguments) of a custom-error revert of contract ``name``, else None."""
     data = revert_data(exc)
     if not data or len(data) < 4:
         return None
-    error = _errors_by_selector().get(data[:4])
+    error = _errors_by_selector(name).get(data[:4])
     if error is None:
         return None
     types = [i["type"] for i in error["inputs"]]
@@ -118,15 +126,15 @@ def decode_revert(exc: BaseException) -> tuple[str, dict[str, Any]] | None:
     }
 
 
-def explain_revert(exc: BaseException) -> str:
+def explain_revert(exc: BaseException, name: str = CONTRACT_NAME) -> str:
     """A sentence for logs and ``mint/result`` errors."""
-    decoded = decode_revert(exc)
+    decoded = decode_revert(exc, name)
     if decoded is None:
         return f"the contract refused the mint ({exc})"
-    name, args = decoded
-    if name == "AccessControlUnauthorizedAccount":
+    error, args = decoded
+    if error == "AccessControlUnauthorizedAccount":
         return (f"signer {args['account']} lacks MINTER_ROLE on the contract; an admin must "
                 "call grantRole(MINTER_ROLE, signer)")
     shown = ", ".join(f"{k}={'0x' + v.hex() if isinstance(v, bytes) else v}"
                       for k, v in args.items())
-    return f"the contract refused the mint: {name}({shown})"
+    return f"the contract refused the mint: {error}({shown})"

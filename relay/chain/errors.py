@@ -36,3 +36,18 @@ class MintError(ChainError):
         super().__init__(message)
         self.retryable = retryable
         self.tx_hash = tx_hash
+
+
+class PatternAlreadyMinted(MintError):
+    """The pattern's content hash has an original already (minted for any device): a copy is
+    never minted, so this is final. ``token_id``: the original's token on ``contract``."""
+
+    def __init__(self, content_hash: str, token_id: int, contract: str, *,
+                 where: str = "pattern mint", tx_hash: str | None = None) -> None:
+        super().__init__(
+            f"{where}: this pattern is already minted as an original (token {token_id} on "
+            f"{contract}, content hash {content_hash}); a pattern with the same phases cannot "
+            "be minted again", retryable=False, tx_hash=tx_hash)
+        self.content_hash = content_hash
+        self.token_id = token_id
+        self.contract = contract

@@ -1,8 +1,9 @@
 """Token metadata as a ``data:`` URI: self-contained, stored on chain, nothing personal.
 
-ERC-721 metadata JSON (name, description, attributes) plus the salted commitment. No device id,
-no wallet (the token's owner is the wallet already), no session numbers. The JSON is canonical
-(sorted keys, no spaces), so the same request always yields the same URI.
+ERC-721 metadata JSON (name, description, attributes) plus, for an achievement, the salted
+commitment; for a pattern, its phases, cycle, category and content hash. No device id, no
+wallet (the token's owner is the wallet already), no session numbers, no creator name. The JSON
+is canonical (sorted keys, no spaces), so the same request always yields the same URI.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import json
 from typing import Any
 
 from relay.chain.errors import BadMintRequest
-from relay.chain.request import CheckedMint
+from relay.chain.request import CheckedMint, CheckedPatternMint
 
 DATA_URI_PREFIX = "data:application/json;base64,"
 # Every byte of the URI is stored on chain (about 700 gas each), so the words are few.
 COMMITMENT_SCHEME = "sha256(salt || session summary); the salt stays on the device"
+CONTENT_HASH_SCHEME = ("sha256 of the canonical JSON of inhale, hold_in, exhale, hold_out "
+                       "(seconds rounded to 0.1, sorted keys, no spaces)")
 
 
 def achievement_title(kind: str) -> str:
@@ -41,6 +44,39 @@ def token_metadata(mint: CheckedMint) -> dict[str, Any]:
         "commitment": mint.commitment,
         "commitment_scheme": COMMITMENT_SCHEME,
     }
+
+
+def _seconds(value: float) -> int | float:
+    """4.0 -> 4, 5.5 -> 5.5: the shortest exact JSON number."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def pattern_metadata(mint: CheckedPatternMint) -> dict[str, Any]:
+    """The metadata JSON object for one pattern token: what a player needs to breathe it."""
+    pattern = mint.pattern
+    phases = {name: _seconds(seconds) for name, seconds in pattern.phases}
+    cycle = _seconds(pattern.cycle_s)
+    description = pattern.description or (
+        f"A {mint.category} breathing pattern, {pattern.label} s per phase "
+        "(inhale, hold, exhale, hold).")
+    return {
+        "name": f"Breathe pattern: {pattern.name}",
+        "description": description,
+        "attributes": [
+            {"trait_type": "Category", "value": mint.category},
+            {"trait_type": "Phases", "value": pattern.label},
+            {"trait_type": "Cycle (s)", "value": cycle, "display_type": "number"},
+        ],
+        "phases": phases,
+        "cycle_s": cycle,
+        "category": mint.category,
+        "content_hash": mint.content_hash,
+        "content_hash_scheme": CONTENT_HASH_SCHEME,
+    }
+
+
+def pattern_token_uri(mint: CheckedPatternMint) -> str:
+    return encode_token_uri(pattern_metadata(mint))
 
 
 def encode_token_uri(metadata: dict[str, Any]) -> str:
