@@ -26,14 +26,17 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from device.config import RelaySettings
 from device.sync import protocol
 from device.sync.protocol import Ack, Message
-from relay.mqtt import connect_properties, guarded, make_client
+from relay.catalog_query import Query, QueryResponder
+from relay.mqtt import connect_properties, guarded, make_client, publish_properties
 from relay.store import MintRow, RelayStore, timestamp
 from relay.validate import ACKED, Inbound, Rejection, check
 
 log = logging.getLogger(__name__)
 
 SUBTOPICS = (protocol.SESSIONS, protocol.MINT_REQUEST, protocol.STATUS, protocol.TELEMETRY,
-             protocol.CONFIG_REPORTED, protocol.REPLY + "/#")
+             protocol.CONFIG_REPORTED, protocol.REPLY + "/#", "catalog/#",
+             protocol.PATTERN_MINT_REQUEST, protocol.RETRACT)
+MINTS = (protocol.MINT_REQUEST, protocol.PATTERN_MINT_REQUEST)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue this long while we are down
 RECEIVE_MAXIMUM = 1000  # un-PUBACKed messages the broker may have in flight to us
 LINGER_S = 0.002  # the longest a message waits for others to share its transaction
@@ -92,6 +95,7 @@ class Consumer:
         self._limiter = _LogLimiter()
         self._writer = threading.Thread(target=self._write_loop, name="relay-writer",
                                         daemon=True)
+        self.queries = QueryResponder(store, self._answer)
         self.client = make_client(settings.mqtt, client_id, manual_ack=True)
         self.client.max_inflight_messages_set(0)  # acks going out: no cap (paho scans the window)
         self.client.on_connect = guarded("connect")(self._on_connect)
@@ -105,6 +109,7 @@ class Consumer:
     def start(self) -> None:
         broker = self.settings.mqtt
         self._writer.start()
+        self.queries.start()
         self.client.connect_async(
             broker.host, broker.port, broker.keepalive, clean_start=False,
             properties=connect_properties(session_expiry_s=SESSION_EXPIRY_S,
@@ -118,6 +123,7 @@ class Consumer:
             time.sleep(0.02)
         self._stop.set()
         self._writer.join(max(0.1, deadline - time.monotonic()))
+        self.queries.stop(max(0.1, deadline - time.monotonic()))
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -163,6 +169,14 @@ class Consumer:
         except Exception:  # check() must not raise; if it does, refuse the message, not us
             log.exception("relay: validating a message on %r failed", message.topic[:200])
             result = Rejection("invalid", "could not be checked")
+        if isinstance(result, Inbound) and result.kind == protocol.CATALOG_QUERY:
+            props = getattr(message, "properties", None)
+            generation = self._generation
+            self.queries.submit(Query(
+                result, getattr(props, "ResponseTopic", None),
+                getattr(props, "CorrelationData", None),
+                lambda: self._puback(message.mid, message.qos, generation)))
+            return
         self._queue.put(_Item(message.mid, message.qos, self._generation, result))
 
     # --- the writer thread --------------------------------------------------------------------
@@ -221,12 +235,17 @@ class Consumer:
             if outcome is None:
                 continue
             self.counts["stored" if outcome.stored else "duplicate"] += 1
+            if outcome.error is not None:
+                self.counts["refused"] += 1
+                log.info("relay: refused %s %s from %s: %s", item.kind, item.message.id,
+                         item.device_id, outcome.error)
             self._publish(item.device_id, protocol.ACK,
-                          Ack(id=item.message.id, ok=True, duplicate=not outcome.stored))
-            if item.kind == protocol.MINT_REQUEST:
-                if outcome.stored:
+                          Ack(id=item.message.id, ok=outcome.error is None,
+                              duplicate=not outcome.stored, error=outcome.error))
+            if item.kind in MINTS:
+                if outcome.stored and (outcome.mint is None or outcome.mint.status == "pending"):
                     self.on_mint(item.device_id, item.message.id)
-                elif outcome.mint is not None:
+                elif outcome.mint is not None:  # asked again, or refused at once
                     self.on_mint_duplicate(outcome.mint)
         for rejection in rejected:
             self.counts["rejected"] += 1
@@ -238,10 +257,18 @@ class Consumer:
                 self._publish(rejection.device_id, protocol.ACK, Ack(
                     id=rejection.message_id, ok=False,
                     error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
-        generation = self._generation
         for item in batch:
-            if item.qos > 0 and item.generation == generation:
-                self.client.ack(item.mid, item.qos)
+            self._puback(item.mid, item.qos, item.generation)
+
+    def _puback(self, mid: int, qos: int, generation: int) -> None:
+        """The MQTT PUBACK, only on the connection the message came on."""
+        if qos > 0 and generation == self._generation:
+            self.client.ack(mid, qos)
+
+    def _answer(self, response_topic: str, page: Message, correlation: bytes | None) -> None:
+        self.client.publish(response_topic, page.encode(), qos=1,
+                            properties=publish_properties(response_topic=None,
+                                                          correlation=correlation))
 
     def _publish(self, device_id: str, subtopic: str, message: Message) -> None:
         self.client.publish(protocol.topic(device_id, subtopic), message.encode(), qos=1)

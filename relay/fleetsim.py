@@ -22,11 +22,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.pacing.patterns import BUILT_INS
+from device.pacing.patterns import BUILT_INS, Pattern
 from device.session.metrics import SessionMetrics
 from device.sync import protocol
 from device.sync.protocol import (
     Ack,
+    CatalogPage,
+    CatalogQuery,
     Command,
     CommandReply,
     ConfigDesired,
@@ -34,6 +36,7 @@ from device.sync.protocol import (
     Message,
     MintRequest,
     MintResult,
+    PatternListing,
     SessionMessage,
     Status,
     Telemetry,
@@ -64,6 +67,22 @@ def mint_request(device_id: str, message_id: str | None = None, *, wallet: str =
                        commitment=uuid.uuid4().hex * 2, wallet=wallet)
 
 
+def pattern_listing(device_id: str, pattern_key: str = "calm", *, name: str = "Calm evening",
+                    inhale: float = 4.0, hold_in: float = 0.0, exhale: float = 6.0,
+                    hold_out: float = 0.0, description: str = "Longer out-breaths.",
+                    creator: str = "Ada", category: str = "sleep",
+                    tags: tuple[str, ...] = ("evening",), **fields: Any) -> PatternListing:
+    """A custom pattern made public, with its true content hash unless ``content_hash`` given."""
+    pattern = Pattern(name=name, description=description, inhale=inhale, hold_in=hold_in,
+                      exhale=exhale, hold_out=hold_out)
+    values: dict[str, Any] = {
+        "id": uuid.uuid4().hex, "device_id": device_id, "pattern_key": pattern_key,
+        "creator": creator, "pattern": pattern, "category": category, "tags": tags,
+        "content_hash": protocol.content_hash(pattern)}
+    values.update(fields)
+    return PatternListing(**values)
+
+
 def telemetry(device_id: str, *, fps: float = 14.8, outbox_depth: int = 0) -> Telemetry:
     return Telemetry(id=uuid.uuid4().hex, device_id=device_id, at=datetime.now(UTC),
                      uptime_s=120.0, fps=fps, inference_ms=13.0, outbox_depth=outbox_depth)
@@ -86,6 +105,7 @@ class SimDevice:
         self.results: dict[str, MintResult] = {}
         self.desired: list[ConfigDesired] = []
         self.commands: list[tuple[str, Command]] = []
+        self.pages: dict[bytes, CatalogPage] = {}  # catalog answers by correlation data
         self._changed = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id,
                                   protocol=mqtt.MQTTv5)
@@ -100,7 +120,8 @@ class SimDevice:
         self.client.connect(host, port, 30, clean_start=True)
         self.client.loop_start()
         self.client.subscribe([(protocol.topic(device_id, sub), 1) for sub in (
-            protocol.ACK, protocol.MINT_RESULT, protocol.CONFIG_DESIRED, protocol.CMD + "/#")])
+            protocol.ACK, protocol.MINT_RESULT, protocol.CONFIG_DESIRED, protocol.CMD + "/#",
+            protocol.INBOX + "/#")])
         if not ready.wait(timeout):
             raise TimeoutError(f"{device_id}: no SUBACK in {timeout} s")
 
@@ -113,6 +134,21 @@ class SimDevice:
         if wait and qos:
             info.wait_for_publish(10)
         return info
+
+    def query(self, query: CatalogQuery | None = None, *, response_topic: str | None = None,
+              timeout: float = 10.0, **fields: Any) -> CatalogPage | None:
+        """Ask the relay for a catalog page (MQTT v5 request/response); None: no answer."""
+        query = query or CatalogQuery(id=uuid.uuid4().hex, **fields)
+        correlation = uuid.uuid4().bytes
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = response_topic or protocol.topic(self.device_id, protocol.INBOX,
+                                                               uuid.uuid4().hex)
+        props.CorrelationData = correlation
+        info = self.client.publish(protocol.topic(self.device_id, protocol.CATALOG_QUERY),
+                                   query.encode(), qos=1, properties=props)
+        info.wait_for_publish(timeout)
+        self.wait_for(lambda: correlation in self.pages, timeout)
+        return self.pages.get(correlation)
 
     # --- waiting for the relay ------------------------------------------------------------
 
@@ -141,6 +177,9 @@ class SimDevice:
             elif subtopic == protocol.MINT_RESULT:
                 result = protocol.decode(MintResult, message.payload)
                 self.results[result.id] = result
+            elif subtopic.startswith(protocol.INBOX + "/"):
+                correlation = getattr(message.properties, "CorrelationData", None) or b""
+                self.pages[correlation] = protocol.decode(CatalogPage, message.payload)
             elif subtopic == protocol.CONFIG_DESIRED:
                 desired = protocol.decode(ConfigDesired, message.payload)
                 self.desired.append(desired)

@@ -7,6 +7,10 @@ H-chain's :class:`relay.chain.Minter`, which looks on chain before it sends, rec
 ``minted`` (or ``failed``), and publishes ``mint/result``. A relay killed anywhere in between
 finds the request still pending at its next start and mints again — the minter then finds the
 token already there, so the device still gets exactly one token.
+
+Pattern mint requests (``pattern/mint/request``, kind ``pattern``) take the same path; the
+relay's own refusals (not the creator, unpublished, a second original) were applied when they
+were stored (:mod:`relay.store.catalog`), so what reaches the worker is worth sending.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from device.sync import protocol
-from device.sync.protocol import MintRequest, MintResult, ProtocolError
+from device.sync.protocol import MintRequest, MintResult, PatternMintRequest, ProtocolError
 from relay.store import MintRow, RelayStore, timestamp
+from relay.store.catalog import PATTERN, listing_of_mint
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,8 @@ class Minted(Protocol):
 
 
 class Minter(Protocol):
-    """What the worker needs of ``relay.chain.Minter``."""
+    """What the worker needs of ``relay.chain.Minter``; pattern mint requests also need
+    ``mint_pattern(request, pattern, category)`` (without it they stay pending)."""
 
     def mint(self, request: MintRequest) -> Minted: ...
 
@@ -155,13 +161,14 @@ class MintWorker:
         if row is None:
             return  # finished already, or another relay holds a fresh claim on it
         try:
-            request = protocol.decode(MintRequest, row.payload, where=f"mint request {row.id}")
+            call = self._call(row)
         except ProtocolError as exc:  # stored rows were valid; a schema change could do this
             self._finish(row, error=str(exc))
             return
-        assert self.minter is not None
+        if call is None:
+            return  # stays pending (logged)
         try:
-            minted: Any = self.minter.mint(request)
+            minted: Any = call()
         except Exception as exc:
             if _retryable(exc):
                 self._retry(row, exc)
@@ -173,6 +180,27 @@ class MintWorker:
         self._delays.pop((row.device, row.id), None)
         self._finish(row, token_id=str(minted.token_id), tx_hash=minted.tx_hash,
                      contract=minted.contract, chain_id=int(minted.chain_id))
+
+    def _call(self, row: MintRow) -> Callable[[], Any] | None:
+        """What mints this row: the achievement minter, or the pattern minter with the
+        catalog's copy of the listing; None when this relay cannot mint patterns (pending)."""
+        assert self.minter is not None
+        if row.kind != PATTERN:
+            request = protocol.decode(MintRequest, row.payload, where=f"mint request {row.id}")
+            return lambda: self.minter.mint(request)  # type: ignore[union-attr]
+        mint_pattern = getattr(self.minter, "mint_pattern", None)
+        if mint_pattern is None or getattr(self.minter, "patterns_address", "") is None:
+            log.warning("relay: pattern mint request %s of %s stays pending: this relay has no "
+                        "pattern-token contract (set relay.chain.patterns_contract_address and "
+                        "restart the relay)", row.id, row.device)
+            return None
+        request = protocol.decode(PatternMintRequest, row.payload,
+                                  where=f"pattern mint request {row.id}")
+        listing = listing_of_mint(self.store, row)
+        if listing is None:
+            raise ProtocolError(f"pattern mint request {row.id}: listing {request.listing_id} "
+                                "is no longer in the relay's catalog")
+        return lambda: mint_pattern(request, listing.pattern, listing.category)
 
     def _finish(self, row: MintRow, **result: Any) -> None:
         if "error" in result:

@@ -50,10 +50,12 @@ def chain_minter_factory(chain: ChainSettings) -> Callable[[], Minter]:
     """H-chain's minter from ``[relay.chain]``. web3 is imported only when minting is
     configured: it is heavy, and a relay without a chain should not pay for it."""
     def make() -> Minter:
-        missing = [name for name in ("key_file", "contract_address")
-                   if getattr(chain, name) is None]
-        if missing:
-            raise MintingOff(f"relay.chain.{' and relay.chain.'.join(missing)} not set")
+        if chain.key_file is None:
+            raise MintingOff("relay.chain.key_file not set")
+        if chain.contract_address is None and getattr(
+                chain, "patterns_contract_address", None) is None:
+            raise MintingOff("relay.chain.contract_address (achievements) and "
+                             "relay.chain.patterns_contract_address (patterns) not set")
         from relay.chain import minter_from_settings
 
         return minter_from_settings(chain)

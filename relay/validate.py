@@ -3,8 +3,9 @@
 Pure (no I/O): a topic and a payload in, an :class:`Inbound` or a :class:`Rejection` out, so
 the property tests can throw thousands of hostile messages at it without a broker. The checks:
 the topic names a device and a subtopic the relay consumes; the payload passes
-``protocol.decode`` (size cap, UTF-8 JSON object, schema version, the pydantic model); and the
-device id in the payload equals the one in the topic.
+``protocol.decode`` (size cap, UTF-8 JSON object, schema version, the pydantic model); the
+device id in the payload equals the one in the topic; and a catalog listing carries no markup
+and its true content hash (:func:`relay.catalog.recheck`).
 
 The third leg, topic == the sender's broker username, is the broker's job: the ACL in
 firmware_config/mosquitto/breathe.acl lets a device publish only under ``breathe/v1/%u/``, and
@@ -20,16 +21,24 @@ from dataclasses import dataclass
 
 from device.sync import protocol
 from device.sync.protocol import (
+    CatalogQuery,
     CommandReply,
     ConfigReported,
     DeviceMessage,
     Message,
     MintRequest,
+    PatternImported,
+    PatternListing,
+    PatternMintRequest,
+    PatternRating,
+    PatternUnlisting,
     ProtocolError,
+    Retraction,
     SessionMessage,
     Status,
     Telemetry,
 )
+from relay.catalog import recheck
 
 REPLY = "reply"
 MODELS: dict[str, type[Message]] = {
@@ -39,11 +48,22 @@ MODELS: dict[str, type[Message]] = {
     protocol.TELEMETRY: Telemetry,
     protocol.CONFIG_REPORTED: ConfigReported,
     REPLY: CommandReply,
+    protocol.CATALOG_PUBLISH: PatternListing,
+    protocol.CATALOG_UNPUBLISH: PatternUnlisting,
+    protocol.CATALOG_RATE: PatternRating,
+    protocol.CATALOG_IMPORTED: PatternImported,
+    protocol.CATALOG_QUERY: CatalogQuery,  # not stored: answered on its response topic
+    protocol.PATTERN_MINT_REQUEST: PatternMintRequest,
+    protocol.RETRACT: Retraction,
 }
-ACKED = (protocol.SESSIONS, protocol.MINT_REQUEST)  # stored, then acknowledged with an Ack
+CATALOG = (protocol.CATALOG_PUBLISH, protocol.CATALOG_UNPUBLISH, protocol.CATALOG_RATE,
+           protocol.CATALOG_IMPORTED, protocol.RETRACT)  # applied by relay.store.catalog
+# stored, then acknowledged with an Ack
+ACKED = (protocol.SESSIONS, protocol.MINT_REQUEST, *CATALOG, protocol.PATTERN_MINT_REQUEST)
 
 # Why a message was refused; the rejected table counts by these.
-REASONS = ("topic", "oversized", "not_json", "schema", "invalid", "spoofed")
+REASONS = ("topic", "oversized", "not_json", "schema", "invalid", "spoofed", "markup",
+           "content_hash")
 _ID_SCAN_LIMIT = 1024 * 1024  # larger payloads are not even parsed to find an id to refuse
 _MESSAGE_ID = re.compile(protocol.MESSAGE_ID_PATTERN)
 _DETAIL_MAX = 240
@@ -125,4 +145,7 @@ def check(topic: str, payload: bytes) -> Inbound | Rejection:
         return Rejection("spoofed", f"payload device_id {message.device_id!r} is not the "
                          f"topic's {device_id!r}", device_id, kind,
                          message.id if kind in ACKED else None)
+    refused = recheck(message)
+    if refused is not None:
+        return Rejection(*refused, device_id, kind, message.id if kind in ACKED else None)
     return Inbound(device_id, kind, message, payload.decode())

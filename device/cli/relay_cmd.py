@@ -223,4 +223,45 @@ def mints(ctx: click.Context, status: str | None, as_json: bool) -> None:
                       ["DEVICE", "REQUEST", "STATUS", "TOKEN", "TX", "ERROR"]))
 
 
+@relay.command("report")
+@click.option("--since", "since_days", type=click.IntRange(1, 3660), default=7,
+              show_default=True, metavar="DAYS",
+              help="The last DAYS calendar days (UTC), today included.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
+              show_default=True, help="table for a terminal, json for programs, html for a "
+              "single file with charts that reads offline.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True,
+                                                 allow_dash=True), default="-",
+              metavar="FILE", help="Write here instead of standard output.")
+@click.option("--offline-after", "offline_after", type=click.FloatRange(1, 10080),
+              default=15.0, show_default=True, metavar="MINUTES",
+              help="A device silent this long counts as offline.")
+@click.pass_context
+def report(ctx: click.Context, since_days: int, fmt: str, output: str,
+           offline_after: float) -> None:
+    """How the fleet is used: sessions per day, completion rate, patterns, adherence and
+    device health, from the devices whose owner allows analytics only."""
+    from relay.report import build_report, format_table
+
+    store = _store(ctx)
+    try:
+        fleet_report = build_report(store, since_days, offline_after_min=offline_after)
+    finally:
+        store.close()
+    if fmt == "json":
+        text = json.dumps(fleet_report.to_dict(), indent=2)
+    elif fmt == "html":
+        from relay.report_html import render_html
+
+        text = render_html(fleet_report)
+    else:
+        text = format_table(fleet_report)
+    if output == "-":
+        click.echo(text)
+        return
+    with click.open_file(output, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    click.echo(f"report written to {output}", err=True)
+
+
 COMMANDS = [relay]

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from datetime import date, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -141,6 +141,7 @@ def content_hash(pattern: Pattern) -> str:
     canonical = json.dumps(phases, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 TAG_PATTERN = r"^[a-z0-9][a-z0-9 -]{0,23}$"
+Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 
 
 class PatternListing(DeviceMessage):
@@ -151,7 +152,7 @@ class PatternListing(DeviceMessage):
     creator: str = Field(min_length=1, max_length=64)  # display name the creator chose
     pattern: Pattern
     category: Literal["stress", "sleep", "energy", "focus"]
-    tags: tuple[str, ...] = Field((), max_length=8)
+    tags: tuple[Tag, ...] = Field((), max_length=8)
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")  # sha256 of the canonical phases
 
 

@@ -72,6 +72,68 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             last_at TEXT NOT NULL
         )""",
     ]),
+    (2, "the shared pattern catalog, pattern mint requests, retractions", [
+        # A listing per (device, pattern_key); listing_id is what other devices see and use.
+        # unpublished: when its creator withdrew it (NULL while published).
+        """CREATE TABLE catalog_listings (
+            listing_id TEXT PRIMARY KEY,
+            device TEXT NOT NULL,
+            pattern_key TEXT NOT NULL,
+            creator TEXT NOT NULL,
+            pattern TEXT NOT NULL,
+            category TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            cycle_s DOUBLE PRECISION NOT NULL,
+            search TEXT NOT NULL,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            unpublished TEXT,
+            UNIQUE (device, pattern_key)
+        )""",
+        "CREATE INDEX catalog_listings_created ON catalog_listings (unpublished, created)",
+        "CREATE INDEX catalog_listings_hash ON catalog_listings (content_hash)",
+        # One rating per (listing, device): a later one replaces it.
+        """CREATE TABLE catalog_ratings (
+            listing_id TEXT NOT NULL,
+            device TEXT NOT NULL,
+            stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+            updated TEXT NOT NULL,
+            PRIMARY KEY (listing_id, device)
+        )""",
+        "CREATE INDEX catalog_ratings_device ON catalog_ratings (device)",
+        """CREATE TABLE catalog_imports (
+            listing_id TEXT NOT NULL,
+            device TEXT NOT NULL,
+            imported TEXT NOT NULL,
+            PRIMARY KEY (listing_id, device)
+        )""",
+        "CREATE INDEX catalog_imports_device ON catalog_imports (device)",
+        # Catalog messages already applied (idempotent by message id), with the refusal if any,
+        # so a re-sent message gets the same answer.
+        """CREATE TABLE catalog_messages (
+            device TEXT NOT NULL,
+            id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            received TEXT NOT NULL,
+            error TEXT,
+            PRIMARY KEY (device, id)
+        )""",
+        # Tombstones: the owner deleted the account. Sessions received up to ``retracted``
+        # are out of every analytics report (see relay.store.catalog.analytics_sessions).
+        """CREATE TABLE retractions (
+            device TEXT PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            retracted TEXT NOT NULL
+        )""",
+        # Pattern mint requests share the mint flow (claim, exactly once, mint/result).
+        "ALTER TABLE mint_requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'achievement'",
+        "ALTER TABLE mint_requests ADD COLUMN listing_id TEXT",
+        "ALTER TABLE mint_requests ADD COLUMN content_hash TEXT",
+        # At most one original per content hash (the relay refuses a second before this).
+        "CREATE UNIQUE INDEX mint_requests_original ON mint_requests (content_hash) "
+        "WHERE kind = 'pattern' AND status <> 'failed'",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

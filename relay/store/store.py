@@ -6,8 +6,8 @@ backends speak INSERT ... ON CONFLICT DO NOTHING / DO UPDATE and RETURNING, whic
 storing idempotent: a message id already stored is simply not returned by the insert.
 
 Writes that may meet another relay's writes take locks in one global order (sessions, then
-mint requests, then devices, then rejected; rows sorted by key), so two PostgreSQL relays
-cannot deadlock on one another.
+mint requests, then the catalog, then devices, then rejected; rows sorted by key), so two
+PostgreSQL relays cannot deadlock on one another.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _CHUNK = 400  # rows per multi-row INSERT (well under SQLite's variable limit)
 
 MINT_COLUMNS = ("device", "id", "payload", "status", "received", "updated", "attempts",
                 "claimed_by", "claimed_at", "token_id", "tx_hash", "contract", "chain_id",
-                "error")
+                "error", "kind")
 DEVICE_COLUMNS = ("id", "first_seen", "last_seen", "status", "version", "telemetry",
                   "telemetry_at", "desired", "desired_id", "desired_at", "reported",
                   "reported_at")
@@ -48,6 +48,7 @@ class MintRow:
     contract: str | None
     chain_id: int | None
     error: str | None
+    kind: str = "achievement"  # or "pattern" (relay.store.catalog: pattern/mint/request)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Outcome:
 
     stored: bool
     mint: MintRow | None = None  # a duplicate mint request: its row, to re-send its result
+    error: str | None = None  # refused when applied (catalog): acked with ok=False
 
 
 class Tx:
@@ -161,10 +163,13 @@ class RelayStore:
                ) -> list[Outcome | None]:
         """Store a batch in one transaction; one Outcome per session / mint request (None for
         the registry-only kinds). Committed when this returns, so acks may go out."""
+        from relay.store import catalog  # it builds this module's rows: imported when used
+
         outcomes: list[Outcome | None] = [None] * len(items)
         with self.transaction() as tx:
             self._sessions(tx, items, outcomes, now)
             self._mints(tx, items, outcomes, now)
+            catalog.apply(tx, items, outcomes, now)
             self._devices(tx, items, now)
             if rejected:
                 rows = sorted((reason, n, now) for reason, n in rejected.items())
