@@ -12,8 +12,8 @@ creator name, tags) rather than trusting each device's web page to escape it. Ma
 Plain prose passes: ampersands between words ("calm & focus"), colons ("Note: slow"),
 quotes and apostrophes. Tags are checked by the wire schema (:data:`protocol.TAG_PATTERN`).
 The relay recomputes :func:`protocol.content_hash` from the phases and refuses a listing whose
-claimed hash differs. The response topic of a ``catalog/query`` must be under the asking device's own
-inbox, so no device can make the relay publish into another device's subtree.
+claimed hash differs. The response topic of a ``catalog/query`` must be under the asking
+device's own inbox, so no device can make the relay publish into another device's subtree.
 """
 
 from __future__ import annotations
