@@ -1,6 +1,7 @@
 """Fuzzing the JSON API from its own OpenAPI document (schemathesis), logged in, with a real
-appliance behind it: whatever is sent, no 5xx, and every answer matches the document (status
-code, content type and body schema)."""
+appliance behind it and a real sync client (mosquitto, and a stand-in relay answering catalog
+queries): whatever is sent, no 5xx, and every answer matches the document (status code,
+content type and body schema)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from test_sync_catalog import Responder, entry
+from test_sync_support import Controls, device_settings, wait_until
 from webui_api_support import ApiClient, claim_device, make_app, stored_session
 
 from device.clock import FakeClock
 from device.config import Settings
 from device.session.appliance import build_appliance
 from device.store import db_path_for, open_db
+from device.sync.client import SyncClient
 
 EXAMPLES = 15  # per operation and run: 20 operations, 2–3 runs each ≈ 650 requests
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -32,11 +36,17 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def logged_in(data_dir, factory):
-    """A claimed device with a session, a custom pattern and an achievement to poke at."""
+def logged_in(data_dir, factory, broker, tmp_path):
+    """A claimed device with a session, a custom pattern and an achievement to poke at, synced
+    through a real broker where a stand-in relay answers catalog queries (listing l1)."""
     appliance = build_appliance(Settings(), db_path_for(data_dir), pattern=None, camera=False,
                                 gpio=True, clock=FakeClock(start=10.0))
-    app = make_app(data_dir, APPLIANCE=appliance, SYNC_ENABLED=True, LOGIN_MAX_FAILURES=10**6)
+    sync = SyncClient(device_settings(broker, tmp_path), db_path_for(data_dir),
+                      controls=Controls(), poll_s=0.05).start()
+    catalog = Responder(broker, [entry("l1")])
+    wait_until(lambda: sync.state == "connected", what="the sync client to connect")
+    app = make_app(data_dir, APPLIANCE=appliance, SYNC_ENABLED=True, SYNC=sync,
+                   DEVICE_ID=sync.device_id, LOGIN_MAX_FAILURES=10**6)
     claim_device(data_dir)
     db = open_db(db_path_for(data_dir))
     try:
@@ -49,8 +59,11 @@ def logged_in(data_dir, factory):
                                                  "exhale": 6}).get_json()["id"]
     [earned] = api.get("/api/achievements").get_json()["achievements"]  # first_session
     cookie = api.client.get_cookie("breathe_session")
-    known = {"session_id": session_id, "pattern_id": pattern_id, "achievement_id": earned["id"]}
+    known = {"session_id": session_id, "pattern_id": pattern_id, "achievement_id": earned["id"],
+             "listing_id": "l1"}
     yield app, {"X-CSRFToken": api.token}, {"breathe_session": cookie.value}, known
+    catalog.close()
+    sync.stop()
     appliance.close()
 
 

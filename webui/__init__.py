@@ -136,6 +136,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ISSUE_CLAIM_CODE=True,
         SETTINGS=None,  # device.config.Settings: privacy defaults, device id, sync
         SYNC_ENABLED=None,  # None: from SETTINGS.mqtt.enabled
+        SYNC=None,  # device.sync.client.SyncClient; None: no catalog browsing (503)
         DEVICE_ID=None,  # None: from SETTINGS.device.id
         APPLIANCE=None,  # device.session.appliance.Appliance; None: no session control (503)
         STATUS=None,  # device.status.DeviceStatus; None: one made for the data dir
@@ -160,18 +161,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         api,
         api_account,
         api_achievements,
+        api_catalog,
         api_export,
         api_patterns,
         api_session,
         api_sessions,
         auth,
         pages,
+        pages_catalog,
     )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pages_catalog.bp)
     for module in (api, api_session, api_sessions, api_patterns, api_account, api_export,
-                   api_achievements):
+                   api_achievements, api_catalog):
         app.register_blueprint(module.bp)
     app.before_request(_require_claim)
     _register_error_handlers(app)

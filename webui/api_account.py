@@ -5,9 +5,11 @@ client read the same values. Choosing a shorter retention deletes the sessions i
 covers at once (the person just said they do not want them kept), not at the next daily run.
 
 Deleting the account asks for the password again and deletes nothing before it is verified.
-Then, in one transaction: every session with its timeline, custom pattern, achievement, mint
-request, unsent outbox message, personal setting and profile. The device is unclaimed and a
-new setup code goes to the service log, as on first start.
+Then, in one transaction: every session with its timeline, custom pattern, catalog rating,
+achievement, mint request, unsent outbox message, personal setting and profile. With sync on,
+that same transaction queues one message, a ``retract`` tombstone, so the relay also forgets
+this device's shared patterns and analytics (``device.sync.catalog.enqueue_retraction``). The
+device is unclaimed and a new setup code goes to the service log, as on first start.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from device.store.patterns_repo import find_pattern
 from device.store.profiles_repo import update_profile
 from device.store.retention import apply_retention
 from device.store.settings_repo import set_setting
+from device.sync.catalog import enqueue_retraction
 from webui import announce_claim_code, api_error, get_db
 from webui.api_models import (
     AccountDeleted,
@@ -123,8 +126,10 @@ def change_settings(body: SettingsUpdate) -> Response:
     return reply(SettingsSaved(**_settings_out(db), deleted_sessions=deleted))
 
 
-def wipe_personal_data(db: Database) -> dict[str, int]:
-    """Delete everything personal, in one transaction; returns rows deleted per kind."""
+def wipe_personal_data(db: Database, *, retract_as: str | None = None) -> dict[str, int]:
+    """Delete everything personal, in one transaction; returns rows deleted per kind. With
+    ``retract_as`` (the device id, when sync is on) the emptied outbox gets one message: the
+    tombstone that retracts this device's contributions at the relay."""
     settings_where = " OR ".join("key LIKE ?" for _ in PERSONAL_SETTING_PREFIXES)
     statements = {
         "mint_requests": ("DELETE FROM mint_requests", []),
@@ -132,6 +137,7 @@ def wipe_personal_data(db: Database) -> dict[str, int]:
         "timeline_rows": ("DELETE FROM session_timeline", []),
         "sessions": ("DELETE FROM sessions", []),
         "patterns": ("DELETE FROM patterns WHERE built_in = 0", []),
+        "catalog_ratings": ("DELETE FROM catalog_ratings", []),
         # unsent messages carry sessions and mint requests: they must not leave afterwards
         "outbox": ("DELETE FROM outbox", []),
         "settings": (f"DELETE FROM settings WHERE {settings_where}",
@@ -139,8 +145,11 @@ def wipe_personal_data(db: Database) -> dict[str, int]:
         "profiles": ("DELETE FROM profiles", []),
     }
     with write_transaction(db):
-        return {kind: db.execute(sql, params).rowcount
-                for kind, (sql, params) in statements.items()}
+        deleted = {kind: db.execute(sql, params).rowcount
+                   for kind, (sql, params) in statements.items()}
+        if retract_as is not None:  # after the outbox is emptied, so this one stays
+            enqueue_retraction(db, retract_as)
+    return deleted
 
 
 def _stop_live_session() -> None:
@@ -167,7 +176,8 @@ def delete_account(body: AccountDelete) -> Response:
     limiter().succeeded(client_address())
     _stop_live_session()
     db = get_db()
-    deleted = wipe_personal_data(db)
+    retract_as = current_app.config["DEVICE_ID"] if current_app.config["SYNC_ENABLED"] else None
+    deleted = wipe_personal_data(db, retract_as=retract_as)
     announce_claim_code(db)
     session.clear()
     return reply(AccountDeleted(deleted=deleted, message=(

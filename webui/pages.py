@@ -43,7 +43,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 
 @bp.after_request
-def _headers(response: Response) -> Response:
+def page_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -12,6 +12,8 @@ Consent: a session leaves the device only if its owner shares metrics
 ``[privacy]`` defaults, which the engine passes as ``privacy``; without them the built-in
 default, share nothing, applies). It is decided when the session ends, in the transaction that
 writes the end: no consent, no outbox row; the session itself is always kept on the device.
+Its ``analytics`` flag (whether it may count in the fleet's anonymous usage report) is the
+owner's ``allow_analytics`` at that same moment.
 """
 
 from __future__ import annotations
@@ -97,6 +99,12 @@ def shares_metrics(db: Database, privacy: PrivacySettings | None = None) -> bool
     return effective_privacy(defaults, db).share_metrics
 
 
+def allows_analytics(db: Database, privacy: PrivacySettings | None = None) -> bool:
+    """Whether the owner allows this device in the fleet's anonymous usage counts."""
+    defaults = SimpleNamespace(privacy=privacy or PrivacySettings())
+    return effective_privacy(defaults, db).allow_analytics
+
+
 def sessions_topic(device_id: str) -> str:
     return f"breathe/v1/{device_id}/sessions"
 
@@ -116,8 +124,9 @@ def recover(db_path: Path, *, device_id: str | None = None,
             now = datetime.now(UTC)
             count = interrupt_running(db, now=now)
             if device_id is not None and running and shares_metrics(db, privacy):
+                analytics = allows_analytics(db, privacy)
                 for session_id in running:
-                    message = _recovered_message(db, session_id, device_id)
+                    message = _recovered_message(db, session_id, device_id, analytics)
                     if message is not None:
                         enqueue(db, message, now=now)
         return count
@@ -125,7 +134,8 @@ def recover(db_path: Path, *, device_id: str | None = None,
         db.close()
 
 
-def _recovered_message(db: Database, session_id: str, device_id: str) -> Outgoing | None:
+def _recovered_message(db: Database, session_id: str, device_id: str,
+                       analytics: bool) -> Outgoing | None:
     record = get_session(db, session_id)
     if record.pattern is None or record.pattern_id is None:
         log.warning("session %s: interrupted without its pattern; not synced", session_id)
@@ -136,6 +146,7 @@ def _recovered_message(db: Database, session_id: str, device_id: str) -> Outgoin
         "pattern": record.pattern.model_dump(mode="json"), "started": record.started,
         "ended": record.ended, "status": "interrupted", "duration_s": record.duration_s,
         "metrics": SessionMetrics.from_dict(record.metrics).to_dict(),
+        "analytics": analytics,
     }
     return Outgoing(topic=sessions_topic(device_id), payload=payload, message_id=record.id)
 
@@ -229,9 +240,12 @@ def finish(db_path: Path, live: LiveSession, status: SessionStatus, device_id: s
         live, device_id=device_id, status=status, ended=ended, duration_s=duration_s,
         metrics=metrics,
     )
-    message = Outgoing(topic=sessions_topic(device_id), payload=payload, message_id=live.id)
     try:
         with connect(db_path) as db, write_transaction(db):
+            # both choices are read when the session ends, in the transaction that ends it
+            payload["analytics"] = allows_analytics(db, privacy)
+            message = Outgoing(topic=sessions_topic(device_id), payload=payload,
+                               message_id=live.id)
             outbox = [message] if shares_metrics(db, privacy) else []
             finish_session(db, live.id, status=status, duration_s=duration_s,  # type: ignore[arg-type]
                            metrics=metrics, timeline=points, outbox=outbox, now=ended)

@@ -150,3 +150,34 @@ def m003_sync(db: Database) -> None:
         "CREATE UNIQUE INDEX mint_requests_one_live ON mint_requests (achievement_id) "
         "WHERE status != 'failed'"
     )
+
+
+_CATEGORIES = "('stress', 'sleep', 'energy', 'focus')"  # device.sync.protocol.CATEGORIES
+
+
+@MIGRATIONS(name="m004_catalog")
+def m004_catalog(db: Database) -> None:
+    """The shared pattern catalog (issue 7). A custom pattern the owner made public carries
+    its category and tags, the listing id it has in the catalog and the device id it was
+    listed from (so an edit or a delete can follow it to the relay); an imported pattern
+    remembers the listing it came from (imported once per listing); one rating per listing
+    from this device (a second one replaces it). ``is_public`` (m001) keeps its meaning:
+    shareable beyond this device."""
+    db.execute(f"ALTER TABLE patterns ADD COLUMN category TEXT "
+               f"CHECK (category IS NULL OR category IN {_CATEGORIES})")
+    db.execute("ALTER TABLE patterns ADD COLUMN tags TEXT NOT NULL DEFAULT '[]' "
+               "CHECK (json_valid(tags))")
+    for name in ("listing_id", "listed_by", "imported_from"):
+        db["patterns"].add_column(name, str)
+    db.execute("CREATE UNIQUE INDEX patterns_listing ON patterns (listing_id) "
+               "WHERE listing_id IS NOT NULL")
+    db.execute("CREATE UNIQUE INDEX patterns_imported_from ON patterns (imported_from) "
+               "WHERE imported_from IS NOT NULL")
+    db.execute(
+        """CREATE TABLE catalog_ratings (
+            listing_id TEXT PRIMARY KEY,
+            stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+            message_id TEXT NOT NULL,
+            rated TEXT NOT NULL
+        )"""
+    )

@@ -39,6 +39,11 @@ class PatternRecord:
     built_in: bool
     created: str
     updated: str | None
+    category: str | None = None  # the catalog's: stress / sleep / energy / focus
+    tags: tuple[str, ...] = ()
+    listing_id: str | None = None  # set while the pattern is listed in the shared catalog
+    listed_by: str | None = None  # the device id it was listed from
+    imported_from: str | None = None  # the catalog listing this pattern was imported from
 
     def summary(self) -> dict[str, Any]:
         """The short form used by ``breathe patterns list --json`` and the web app."""
@@ -86,6 +91,11 @@ def _record(row: dict[str, Any]) -> PatternRecord:
         built_in=bool(row["built_in"]),
         created=row["created"],
         updated=row.get("updated"),
+        category=row.get("category"),
+        tags=tuple(json.loads(row.get("tags") or "[]")),
+        listing_id=row.get("listing_id"),
+        listed_by=row.get("listed_by"),
+        imported_from=row.get("imported_from"),
     )
 
 
@@ -211,9 +221,11 @@ def add_pattern(
     *,
     owner: str | None = None,
     is_public: bool = False,
+    imported_from: str | None = None,
     now: datetime | None = None,
 ) -> PatternRecord:
-    """Store a custom pattern; BadInput if its name is taken for this owner."""
+    """Store a custom pattern; BadInput if its name is taken for this owner.
+    ``imported_from``: the catalog listing it is a copy of."""
     with db.atomic():
         _check_name_free(db, pattern.name, owner)
         pattern_id = _new_id(db, pattern.name)
@@ -225,6 +237,7 @@ def add_pattern(
                     "is_public": int(is_public),
                     "built_in": 0,
                     "created": timestamp(now),
+                    "imported_from": imported_from,
                     **_row_values(pattern),
                 }
             )
@@ -241,7 +254,11 @@ def update_pattern(
     is_public: bool | None = None,
     now: datetime | None = None,
 ) -> PatternRecord:
-    """Replace a custom pattern's content (its id stays); built-ins are refused."""
+    """Replace a custom pattern's content (its id stays); built-ins are refused. A pattern
+    listed in the shared catalog is listed again with the new content, in the same
+    transaction (``device.sync.catalog``)."""
+    from device.sync import catalog  # the catalog builds on this module
+
     with db.atomic():
         record = get_pattern(db, pattern_id)
         _refuse_builtin(record, "edited")
@@ -250,11 +267,18 @@ def update_pattern(
         if is_public is not None:
             values["is_public"] = int(is_public)
         db["patterns"].update(pattern_id, values)
-    return get_pattern(db, pattern_id)
+        updated = get_pattern(db, pattern_id)
+        catalog.follow_edit(db, updated, now=now)
+    return updated
 
 
 def delete_pattern(db: Database, pattern_id: str) -> None:
-    """Delete a custom pattern; its past sessions keep their snapshot of it."""
+    """Delete a custom pattern; its past sessions keep their snapshot of it. A pattern listed
+    in the shared catalog is withdrawn from it in the same transaction."""
+    from device.sync import catalog  # the catalog builds on this module
+
     with db.atomic():
-        _refuse_builtin(get_pattern(db, pattern_id), "deleted")
+        record = get_pattern(db, pattern_id)
+        _refuse_builtin(record, "deleted")
+        catalog.follow_delete(db, record)
         db["patterns"].delete(pattern_id)

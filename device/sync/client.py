@@ -1,4 +1,5 @@
-"""The device's MQTT sync client: outbox drain, status, telemetry, fleet config and commands.
+"""The device's MQTT sync client: outbox drain, status, telemetry, fleet config, commands and
+catalog queries (a request answered on the device's inbox, ``device.sync.inbox``).
 
 Two threads. paho's network loop (``loop_start``) runs the callbacks, and each callback only
 puts an event on a queue (wrapped so an exception is logged and never kills paho's thread,
@@ -30,9 +31,11 @@ from device.clock import Clock, MonotonicClock
 from device.store import open_db, outbox_repo
 from device.store.settings_repo import get_setting, set_setting
 from device.sync import fleet, mint, protocol
+from device.sync.catalog import SeenEntries
 from device.sync.commands import PI_MODEL_PATH, CommandRunner, DeviceControls
 from device.sync.connection import connect_persistent, make_client, publish_reply
 from device.sync.fleet_config import DESIRED_ID_KEY, with_overrides
+from device.sync.inbox import DEFAULT_TIMEOUT_S, Inbox, RelayUnavailable
 from device.sync.outbox_sender import (
     DEFAULT_MAX_RESEND_S,
     DEFAULT_RESEND_S,
@@ -40,7 +43,7 @@ from device.sync.outbox_sender import (
     OutboxSender,
 )
 
-__all__ = ["DeviceControls", "State", "SyncClient"]
+__all__ = ["DeviceControls", "RelayUnavailable", "State", "SyncClient"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class SyncClient:
         self._next_telemetry = 0.0
         self._db: Any = None  # the worker thread's connection
         self._subscribe_mid: int | None = None
+        self.inbox = Inbox(self.device_id)
+        self.catalog_seen = SeenEntries()  # entries of recent catalog pages, for importing
 
     # -- what the daemon and the web app read -------------------------------------------------
 
@@ -122,6 +127,31 @@ class SyncClient:
     def sync_now(self) -> None:
         """Drain now: whatever waits for an ack is sent again at once."""
         self._events.put(("sync", None))
+
+    def query_catalog(self, query: protocol.CatalogQuery, *,
+                      timeout: float = DEFAULT_TIMEOUT_S) -> protocol.CatalogPage:
+        """One page of the shared catalog from the relay (any thread; waits up to ``timeout``).
+
+        Raises :class:`RelayUnavailable` when sync is off, the device is not connected, or
+        the relay does not answer (or refuses) in time."""
+        if not self.settings.mqtt.enabled:
+            raise RelayUnavailable("catalog: sync is off on this device ([mqtt] enabled = "
+                                   "false), so the shared catalog cannot be reached")
+        client = self._mqtt
+        if client is None or self._state != "connected":
+            raise RelayUnavailable(f"catalog: not connected to the broker at "
+                                   f"{self.settings.mqtt.host}:{self.settings.mqtt.port} "
+                                   f"(sync is {self._state}); try again in a moment")
+        answer = self.inbox.request(client, protocol.CATALOG_QUERY, query.encode(),
+                                    timeout=timeout, what="catalog")
+        try:
+            page = protocol.decode(protocol.CatalogPage, answer, where="catalog answer")
+        except protocol.ProtocolError as exc:
+            raise RelayUnavailable(f"catalog: the relay's answer is not valid ({exc})") from None
+        if not page.ok:
+            raise RelayUnavailable(f"catalog: the relay refused the query: {page.error}")
+        self.catalog_seen.remember(page.items)
+        return page
 
     # -- start / stop ---------------------------------------------------------------------------
 
@@ -200,7 +230,8 @@ class SyncClient:
         client.publish(self._topic(protocol.STATUS), self._status("online"), qos=1, retain=True)
         options = SubscribeOptions(qos=1)
         _, self._subscribe_mid = client.subscribe([(self._topic(t), options) for t in (
-            protocol.ACK, protocol.MINT_RESULT, protocol.CONFIG_DESIRED, protocol.CMD + "/#")])
+            protocol.ACK, protocol.MINT_RESULT, protocol.CONFIG_DESIRED, protocol.CMD + "/#",
+            protocol.INBOX + "/#")])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[Any],
                       properties: Any) -> None:
@@ -228,6 +259,9 @@ class SyncClient:
                     self.settings.mqtt.host, self.settings.mqtt.port)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic.startswith(self.inbox.subscription[:-1]):
+            self.inbox.deliver(message)  # a waiting request wakes now, not at the next poll
+            return
         self._events.put(("message", message))
 
     def _publish_qos1(self, topic: str, payload: bytes) -> bool:
@@ -317,7 +351,8 @@ class SyncClient:
             return
         self._next_telemetry = now + float(self.settings.mqtt.telemetry_interval_s)
         message = fleet.telemetry_message(self.device_id, self.status, db,
-                                          uptime_s=time.monotonic() - self._started)
+                                          uptime_s=time.monotonic() - self._started,
+                                          privacy=self.settings.privacy)
         if self._mqtt is not None:
             self._mqtt.publish(self._topic(protocol.TELEMETRY), message.encode(), qos=0)
 

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlite_utils import Database
 
-from device.config.models import Settings
+from device.config.models import PrivacySettings, Settings
+from device.session.persist import allows_analytics
 from device.store import outbox_repo
 from device.sync import protocol
 from device.sync.fleet_config import (
@@ -68,9 +69,11 @@ def session_state(status: Any) -> str | None:
     return value if value in ("running", "paused") else "idle"
 
 
-def telemetry_message(device_id: str, status: Any, db: Database, *,
-                      uptime_s: float) -> protocol.Telemetry:
-    """One telemetry message; a failing ``status.stats()`` leaves its numbers out."""
+def telemetry_message(device_id: str, status: Any, db: Database, *, uptime_s: float,
+                      privacy: PrivacySettings | None = None) -> protocol.Telemetry:
+    """One telemetry message; a failing ``status.stats()`` leaves its numbers out.
+    ``analytics`` says whether the owner allows it in the fleet's health report, read now
+    (``privacy``: the config's ``[privacy]`` defaults)."""
     stats: dict[str, Any] = {}
     if status is not None:
         try:
@@ -90,6 +93,7 @@ def telemetry_message(device_id: str, status: Any, db: Database, *,
         cpu_temp_c=float(temp) if isinstance(temp, int | float) else None,
         camera=str(cam_state)[:32] if cam_state is not None else None,
         session=session_state(status),
+        analytics=allows_analytics(db, privacy),
     )
 
 

@@ -131,6 +131,13 @@ class MintRequest(DeviceMessage):
 CATEGORIES = ("stress", "sleep", "energy", "focus")
 
 
+def listing_id_for(device_id: str, pattern_key: str) -> str:
+    """The catalog id of ``pattern_key`` listed by ``device_id``: the first 32 hex digits of
+    sha256("<device_id>/<pattern_key>"). Both sides compute it, so the creator's device knows
+    its listing without a round trip, and re-publishing keeps the id."""
+    return hashlib.sha256(f"{device_id}/{pattern_key}".encode()).hexdigest()[:32]
+
+
 def content_hash(pattern: Pattern) -> str:
     """What makes a pattern itself: sha256 of its four phase lengths (0.1 s), canonical JSON.
 

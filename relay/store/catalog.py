@@ -15,7 +15,6 @@ allows analytics counts again from then on).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +85,8 @@ def _publish(tx: Tx, device: str, message: PatternListing, now: str) -> str | No
         "pattern = excluded.pattern, category = excluded.category, tags = excluded.tags, "
         "content_hash = excluded.content_hash, cycle_s = excluded.cycle_s, "
         "search = excluded.search, updated = excluded.updated, unpublished = NULL",
-        (uuid.uuid4().hex, device, message.pattern_key, message.creator,
+        (protocol.listing_id_for(device, message.pattern_key), device, message.pattern_key,
+         message.creator,
          pattern.model_dump_json(), message.category, json.dumps(list(message.tags)),
          message.content_hash, cycle, search, now, now))
     return None

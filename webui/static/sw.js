@@ -11,18 +11,18 @@ const SUMMARY_SHELL = "/sessions/_"; // one shell serves every session's summary
 const NETWORK_TIMEOUT_MS = 5000;
 
 const SHELL_URLS = [
-  "/", "/live", "/history", "/patterns", "/settings", SUMMARY_SHELL,
+  "/", "/live", "/history", "/patterns", "/catalog", "/settings", SUMMARY_SHELL,
   "/manifest.webmanifest",
   "/static/css/app.css",
   "/static/js/api.js", "/static/js/charts.js", "/static/js/pwa.js", "/static/js/sse.js",
   "/static/js/achievements.js", "/static/js/home.js", "/static/js/live.js",
   "/static/js/summary.js", "/static/js/history.js", "/static/js/patterns.js",
-  "/static/js/settings.js",
+  "/static/js/settings.js", "/static/js/catalog.js",
   "/static/icons/icon-48.png", "/static/icons/icon-192.png", "/static/icons/icon-512.png",
   "/static/icons/maskable-512.png", "/static/icons/apple-touch-icon.png",
 ];
 // The app's own pages; login, claim and account pages always come from the device.
-const PAGES = /^\/(live|history|patterns|settings|sessions\/[^/]+)?$/;
+const PAGES = /^\/(live|history|patterns|catalog|settings|sessions\/[^/]+)?$/;
 const NEVER = [/^\/api\/live$/, /^\/api\/csrf$/, /^\/api\/export/, /^\/api\/session(\/|$)/,
   /^\/api\/account/];
 
