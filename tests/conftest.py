@@ -63,7 +63,7 @@ def factory():
 @pytest.fixture(scope="session")
 def mqtt_certs(tmp_path_factory):
     """A throwaway CA + server certificate for localhost, made once per test run."""
-    from brokers import make_certs
+    from relay.localbroker import make_certs
 
     return make_certs(tmp_path_factory.mktemp("mqtt-certs"))
 
@@ -72,7 +72,7 @@ def mqtt_certs(tmp_path_factory):
 def broker(tmp_path, mqtt_certs):
     """A real mosquitto from firmware_config/mosquitto/ (TLS, passwords, ACL) on a free port,
     with a ``relay`` account; add device accounts with ``broker.add_user(device_id)``."""
-    from brokers import RELAY_USER, Broker
+    from relay.localbroker import RELAY_USER, Broker
 
     b = Broker(tmp_path / "broker", mqtt_certs)
     b.add_user(RELAY_USER)

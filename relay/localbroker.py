@@ -1,9 +1,11 @@
-"""A real mosquitto for tests, configured from firmware_config/mosquitto/ (the shipped sample).
+"""A throwaway mosquitto for tests, benchmarks and the one-box fleet demo, configured from
+firmware_config/mosquitto/ (the shipped sample).
 
 The sample's config and ACL are used as written; only what must differ per test run changes:
 the port (a free one), the file paths (a temp dir), ``user root`` when run as root (mosquitto
 refuses to drop to a user it cannot write as, see FACTS.md) and the persistence directory. So a
-test passing here also proves the sample a fleet operator copies.
+test passing here also proves the sample a fleet operator copies. A real fleet runs its own
+broker with the sample installed as its README says.
 
 ``Broker`` can be stopped and started again on the same port with its persistent sessions, or
 frozen (SIGSTOP) and killed, for the fault tests.
