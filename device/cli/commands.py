@@ -8,7 +8,7 @@ import click
 
 # Modules that contribute commands, in help order.
 MODULES = ["run_cmd", "analyze_cmd", "session_cmd", "patterns_cmd", "config_cmd", "relay_cmd",
-           "bench_cmd", "claim_cmd"]
+           "bench_cmd", "claim_cmd", "webcert_cmd"]
 
 
 def _collect() -> list[click.Command]:
