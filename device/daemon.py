@@ -120,7 +120,8 @@ class Daemon:
         from device.status import DeviceStatus, package_version
 
         return DeviceStatus(self.data_dir, appliance=self.appliance, sync=None,
-                            started_at=self.started_at, version=package_version())
+                            started_at=self.started_at, version=package_version(),
+                            camera_expected=self.camera)
 
     def _start_sync(self) -> None:
         from device.sync.client import SyncClient

@@ -140,7 +140,7 @@ class LiveBreath:
         with self._lock:
             self._trim(now)
             state = self._state(now)
-            since = now - (self._last_frame_fresh() or self._generation_started)
+            since = now - self._since_ref()
             span = min(self.window_s, max(now - self._generation_started, 1e-6))
             fps = len(self._recent) / span if self._recent else 0.0
             infer = (sum(ms for _, ms in self._recent) / len(self._recent)
@@ -169,8 +169,7 @@ class LiveBreath:
             state = self._state(now)
             if state not in (FROZEN, FAILED) or now < self._next_restart_at():
                 return False
-            last = self._last_frame_fresh() or self._generation_started
-            why = self._error or f"no frame for {now - last:.1f} s"
+            why = self._error or f"no frame for {now - self._since_ref():.1f} s"
             self._restarting = True  # frozen until the new reader runs, even if reopen hangs
             self._restarts += 1
             self._failures += 1
@@ -202,8 +201,8 @@ class LiveBreath:
         return True
 
     def _next_restart_at(self) -> float:
-        if self._last_restart_at is None:
-            return float("-inf")
+        if self._last_restart_at is None or self._failures == 0:
+            return float("-inf")  # the first restart after frames flowed comes at once
         wait = min(self.backoff_s * 2 ** (self._failures - 1), self.backoff_max_s)
         return self._last_restart_at + max(self.stall_s, wait)
 
@@ -220,6 +219,11 @@ class LiveBreath:
         """The last frame's time if it came from the current source."""
         last = self._last_frame_at
         return last if last is not None and last >= self._generation_started else None
+
+    def _since_ref(self) -> float:
+        """When frames were last known to flow: the last frame, else the (re)start."""
+        last = self._last_frame_fresh()
+        return self._generation_started if last is None else last
 
     def _state(self, now: float) -> str:
         if self._stop.is_set():

@@ -120,7 +120,14 @@ def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[
     else:
         notes.append(f"camera: {source.name}")
     pipeline = BreathPipeline.from_settings(settings, source.stats.fps or cam.fps, backend)
-    return LiveBreath(source, pipeline).start()
+
+    def reopen() -> tuple[Any, BreathPipeline]:
+        """A frozen or failed camera is closed and opened again (LiveBreath backs off)."""
+        fresh = open_source(spec, width=cam.width, height=cam.height, fps=cam.fps,
+                            demo_pattern=phases)
+        return fresh, BreathPipeline.from_settings(settings, fresh.stats.fps or cam.fps, backend)
+
+    return LiveBreath(source, pipeline, reopen=reopen).start()
 
 
 def button_actions(
