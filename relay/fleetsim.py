@@ -7,7 +7,6 @@ desired config.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -42,6 +41,7 @@ from device.sync.protocol import (
     Telemetry,
 )
 from relay.mqtt import guarded
+from relay.procs import stop_process
 
 WALLET = "0x" + "ab" * 20
 
@@ -288,14 +288,7 @@ class RelayProcess:
         """SIGTERM: the relay stores and acks what it holds, then exits; its exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        code, self.process = self.process.returncode, None
+        code, self.process = stop_process(self.process, timeout), None
         return code
 
     def kill(self) -> None:

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from relay.procs import stop_process
+
 SAMPLES = Path(__file__).resolve().parent.parent / "firmware_config" / "mosquitto"
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 RELAY_USER = "relay"
@@ -138,13 +140,7 @@ class Broker:
         """Graceful stop (persistent sessions are written out)."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, 5)
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.chain.errors import ChainError
+from relay.procs import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -60,13 +61,7 @@ class Anvil:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (anvil dumps ``--state`` on the way out), then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        stop_process(self.process, timeout)
 
     def __enter__(self) -> Anvil:
         return self
