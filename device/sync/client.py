@@ -28,6 +28,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from device.clock import Clock, MonotonicClock
+from device.status import package_version
 from device.store import open_db, outbox_repo
 from device.store.settings_repo import get_setting, set_setting
 from device.sync import fleet, mint, protocol
@@ -91,7 +92,7 @@ class SyncClient:
         self.commands = CommandRunner(controls, sync_now=self._sync_now_result,
                                       set_config=self._set_config_command, info=self._info,
                                       pi_model_path=pi_model_path)
-        self.version = _version()
+        self.version = package_version()
         self._state: State = "disabled" if not settings.mqtt.enabled else "disconnected"
         self._last_sync: datetime | None = None
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -426,11 +427,3 @@ class SyncClient:
                 "uptime_s": round(time.monotonic() - self._started, 1),
                 "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
-
-def _version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("breathe")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        return None
