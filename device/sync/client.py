@@ -426,4 +426,3 @@ class SyncClient:
         return {"pong": True, "device_id": self.device_id, "version": self.version,
                 "uptime_s": round(time.monotonic() - self._started, 1),
                 "at": datetime.now(UTC).isoformat(timespec="seconds")}
-
