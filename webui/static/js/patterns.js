@@ -86,9 +86,9 @@ async function remove(p) {
   if (!confirm(`Delete the pattern “${p.name}”? Sessions done with it stay in your history.`)) return;
   try {
     await api(`/api/patterns/${encodeURIComponent(p.id)}`, { method: "DELETE" });
-    fill("list-status", `Deleted “${p.name}”.`);
     if ($("pattern-id").value === p.id) editing(null);
     await load();
+    fill("list-status", `Deleted “${p.name}”.`);  // only once the list no longer shows it
   } catch (err) {
     fill("list-status", err.message);
   }
@@ -133,9 +133,9 @@ form.addEventListener("submit", async (event) => {
   $("save").disabled = true;
   try {
     const saved = await api(id ? `/api/patterns/${encodeURIComponent(id)}` : "/api/patterns", { method: id ? "PUT" : "POST", body });
-    fill("list-status", `Saved “${saved.name || body.name}”.`);
     editing(null);
     await load();
+    fill("list-status", `Saved “${saved.name || body.name}”.`);  // only once the list shows it
   } catch (err) {
     showFieldErrors(err instanceof ApiError ? err.problems : [{ field: null, message: String(err) }]);
   } finally {
