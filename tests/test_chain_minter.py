@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from chain_support by name
 """The relay's minter on a real EVM in process (eth-tester): exactly one token per request,
 whatever is retried, crashed or sent at once from many threads."""
 
@@ -8,8 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from chain_support import funded, sent_count, signer, w3  # noqa: F401 - fixtures
 from eth_account import Account
-from web3 import EthereumTesterProvider, Web3
 
 from device.config.models import ChainSettings
 from device.sync.protocol import MintRequest
@@ -36,22 +37,6 @@ class Crash(BaseException):
     """The relay process dying: nothing in the minter may catch it."""
 
 
-@pytest.fixture(scope="module")
-def w3():
-    return Web3(EthereumTesterProvider())
-
-
-def _funded(w3: Web3):
-    account = Account.create()
-    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**21})
-    return account
-
-
-@pytest.fixture
-def signer(w3):
-    return _funded(w3)
-
-
 @pytest.fixture
 def address(w3, signer):
     """A fresh contract per test, deployed by (and minting through) ``signer``."""
@@ -71,10 +56,6 @@ def request(n: int | str = 1, *, wallet: str, device: str = "kitchen",
 
 def total(minter: Minter) -> int:
     return minter.contract.functions.totalMinted().call()
-
-
-def sent_count(w3: Web3, account) -> int:
-    return w3.eth.get_transaction_count(account.address)
 
 
 def test_a_mint_gives_the_wallet_a_token_and_a_result_the_device_can_read(w3, minter):
@@ -173,7 +154,7 @@ def test_a_stale_nonce_from_another_sender_is_re_read_and_the_mint_goes_through(
 
 @pytest.mark.parametrize("gas_limit", [None, GAS_LIMIT], ids=["estimated", "fixed-gas"])
 def test_a_signer_without_the_minter_role_is_refused_with_the_fix(w3, address, gas_limit):
-    outsider_key = _funded(w3)
+    outsider_key = funded(w3)
     outsider = Minter(w3, address, outsider_key, gas_limit=gas_limit)
     with pytest.raises(ChainConfigError, match="lacks MINTER_ROLE"):
         outsider.check()

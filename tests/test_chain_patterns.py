@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from chain_support by name
 """Pattern tokens on a real EVM in process (eth-tester): one original per pattern, whoever asks;
 exactly one token per request; metadata that holds the phases and nothing personal; one signer
 (one nonce sequence) for achievements and patterns alike."""
@@ -10,9 +11,8 @@ import threading
 from datetime import date
 
 import pytest
-from eth_account import Account
+from chain_support import funded, sent_count, signer, w3  # noqa: F401 - fixtures
 from eth_tester.exceptions import TransactionFailed
-from web3 import EthereumTesterProvider, Web3
 
 from device.config.models import ChainSettings
 from device.pacing.patterns import Pattern
@@ -40,22 +40,6 @@ BOX = Pattern(name="Box", inhale=4.0, hold_in=4.0, exhale=4.0, hold_out=4.0)
 HALVES = Pattern(name="Halves", inhale=5.5, exhale=5.25)
 
 
-@pytest.fixture(scope="module")
-def w3():
-    return Web3(EthereumTesterProvider())
-
-
-def _funded(w3: Web3):
-    account = Account.create()
-    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**21})
-    return account
-
-
-@pytest.fixture
-def signer(w3):
-    return _funded(w3)
-
-
 @pytest.fixture
 def minter(w3, signer):
     """A fresh pattern contract (and achievement contract) per test, minting through ``signer``."""
@@ -66,10 +50,6 @@ def mint_request(n: int | str, pattern: Pattern, *, wallet: str,
                  device: str = "kitchen") -> PatternMintRequest:
     return PatternMintRequest(id=f"pmint-{n}", device_id=device, listing_id=f"listing-{n}",
                               content_hash=content_hash(pattern), wallet=wallet)
-
-
-def sent_count(w3: Web3, account) -> int:
-    return w3.eth.get_transaction_count(account.address)
 
 
 def total(minter: Minter) -> int:
@@ -137,7 +117,7 @@ def test_two_relays_racing_for_one_pattern_yield_one_original_and_a_final_refusa
     """Both pass the pre-check (neither transaction is mined yet); the chain orders them and
     the loser's minter reads the revert as 'already minted as an original'."""
     address, patterns_address = deploy(w3, signer), deploy_patterns(w3, signer)
-    other_signer = _funded(w3)
+    other_signer = funded(w3)
     contract = Minter(w3, address, signer, patterns_address=patterns_address).patterns
     role = contract.functions.MINTER_ROLE().call()
     tx = contract.functions.grantRole(role, other_signer.address).build_transaction(
@@ -215,7 +195,7 @@ def test_metadata_holds_the_phases_and_nothing_personal(w3, minter):
 
 
 def test_a_signer_without_the_minter_role_is_refused_and_sends_nothing(w3, minter):
-    outsider = _funded(w3)
+    outsider = funded(w3)
     stranger = Minter(w3, None, outsider, patterns_address=minter.patterns_address)
     with pytest.raises(ChainConfigError, match="lacks MINTER_ROLE on BreathePatterns"):
         stranger.check()

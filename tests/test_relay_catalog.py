@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from chain_support and relay_support by name
 """The shared pattern catalog through a real mosquitto (TLS, passwords, the shipped ACL) and a
 relay running in process, with small simulated devices: publish, browse with filters and
 sorts over MQTT v5 request/response, import, rate, unpublish, retract; markup, a wrong content
@@ -9,15 +10,21 @@ are in tests/test_relay_catalog_store.py."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
 
 import pytest
-from eth_account import Account
-from web3 import EthereumTesterProvider, Web3
+from chain_support import funded, w3  # noqa: F401 - fixtures
+from relay_support import (  # noqa: F401 - fixtures
+    config_file,
+    device,
+    relay_minter,
+    relay_settings,
+    start_relay,
+)
 
-from device.config import load_config
 from device.sync import protocol
 from device.sync.protocol import (
     PatternImported,
@@ -27,8 +34,7 @@ from device.sync.protocol import (
     Retraction,
 )
 from relay.catalog import inbox_of, markup_in
-from relay.fleetsim import WALLET, SimDevice, pattern_listing, relay_config_toml
-from relay.service import RelayService
+from relay.fleetsim import WALLET, SimDevice, pattern_listing
 from relay.validate import Inbound, Rejection, check
 
 # --- the relay's checks, without a broker -----------------------------------------------------
@@ -96,62 +102,20 @@ def test_answers_go_only_to_the_asking_devices_inbox(topic, allowed):
 
 # --- through the broker -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def w3():
-    return Web3(EthereumTesterProvider())
-
-
 @pytest.fixture
 def patterns_minter(w3):
     """H7-tokens' minter with only the pattern-token contract deployed."""
     from relay.chain import deploy_patterns
     from relay.chain.minter import Minter
 
-    signer = Account.create()
-    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": signer.address,
-                             "value": 10**21})
+    signer = funded(w3)
     return Minter(w3, None, signer, patterns_address=deploy_patterns(w3, signer))
 
 
 @pytest.fixture
-def relay_settings(broker, tmp_path):
-    path = tmp_path / "relay.toml"
-    path.write_text(relay_config_toml(
-        host=broker.host, port=broker.port, ca_file=broker.certs.ca,
-        password_file=broker.password_file_for("relay", tmp_path),
-        store_url=str(tmp_path / "relay.db")))
-    return load_config(path).relay
-
-
-@pytest.fixture
-def relay(relay_settings):
-    running: list[RelayService] = []
-
-    def start(minter_factory=None) -> RelayService:
-        service = RelayService(relay_settings, instance="c1",
-                               minter_factory=minter_factory).start()
-        running.append(service)
-        assert service.consumer.subscribed.wait(10), "the relay did not subscribe"
-        return service
-
-    yield start
-    for service in running:
-        service.stop()
-
-
-@pytest.fixture
-def device(broker):
-    made: dict[str, SimDevice] = {}
-
-    def connect(device_id: str) -> SimDevice:
-        broker.add_user(device_id)
-        made[device_id] = SimDevice(broker.host, broker.port, device_id,
-                                    broker.passwords[device_id], ca_file=broker.certs.ca)
-        return made[device_id]
-
-    yield connect
-    for d in made.values():
-        d.close()
+def relay(start_relay):
+    """``relay(minter_factory=None)`` starts the relay ``c1``; stopped after the test."""
+    return functools.partial(start_relay, "c1")
 
 
 def _send(sim: SimDevice, subtopic: str, message) -> protocol.Ack:

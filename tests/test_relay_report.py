@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from relay_support import NoMinter, sim_device, write_relay_config
 
 from device.cli import main
 from device.pacing.patterns import BUILT_INS, Pattern
@@ -373,38 +374,20 @@ def test_the_html_report_renders_offline_in_chromium_with_its_charts(store, tmp_
 
 # --- end to end: devices → mosquitto → relay → report ---------------------------------------
 
-class NoMinter:
-    """No chain here; the relay's mint worker is told so the way relay.chain would."""
-
-    retryable = False
-
-    def __call__(self):
-        raise self
-
-    def __str__(self) -> str:
-        return "no chain in these tests"
-
-
 def test_through_mosquitto_and_the_relay_only_consenting_sessions_are_reported(broker, tmp_path,
                                                                                clean_env):
     from device.config import load_config
-    from relay.fleetsim import SimDevice, relay_config_toml
+    from relay.fleetsim import SimDevice
     from relay.service import RelayService
 
-    config = tmp_path / "relay.toml"
-    config.write_text(relay_config_toml(
-        host=broker.host, port=broker.port, ca_file=broker.certs.ca,
-        password_file=broker.password_file_for("relay", tmp_path),
-        store_url=str(tmp_path / "relay.db")))
+    config = write_relay_config(broker, tmp_path)
     service = RelayService(load_config(config).relay, instance="report",
                            minter_factory=NoMinter().__call__).start()
     devices: list[SimDevice] = []
     try:
         assert service.consumer.subscribed.wait(10), "the relay did not subscribe"
         for name in ("kitchen", "bedroom", "attic"):
-            broker.add_user(name)
-            devices.append(SimDevice(broker.host, broker.port, name, broker.passwords[name],
-                                     ca_file=broker.certs.ca))
+            devices.append(sim_device(broker, name))
         now = datetime.now(UTC)
         sent = {
             "kitchen": [session("kitchen", started=now - timedelta(hours=h), status=st,

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from relay_support by name
 """The relay against a real mosquitto (TLS, passwords, the shipped ACL): sessions stored once
 and acked after the commit, duplicates and replays, hostile messages refused while the relay
 keeps running, the fleet registry, desired/reported config and a command with its reply —
@@ -12,74 +13,26 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
+from relay_support import (  # noqa: F401 - fixtures
+    NoMinter,
+    config_file,
+    device,
+    relay_settings,
+    start_relay,
+)
 
 from device.cli import main
-from device.config import load_config
 from device.sync import protocol
-from relay.fleetsim import SimDevice, relay_config_toml, session_message, status, telemetry
-from relay.service import RelayService
+from relay.fleetsim import session_message, status, telemetry
 from relay.store import open_store
 
 SECRET = "Grace Hopper"  # personal data that must never reach the relay's log
 
 
-class NoMinter:
-    """Minting is not what these tests are about; say so the way relay.chain does."""
-
-    retryable = False
-
-    def __call__(self):
-        raise self
-
-    def __str__(self) -> str:
-        return "no chain in these tests"
-
-
 @pytest.fixture
-def config_file(broker, tmp_path):
-    path = tmp_path / "relay.toml"
-    path.write_text(relay_config_toml(
-        host=broker.host, port=broker.port, ca_file=broker.certs.ca,
-        password_file=broker.password_file_for("relay", tmp_path),
-        store_url=str(tmp_path / "relay.db")))
-    return path
-
-
-@pytest.fixture
-def relay_settings(config_file):
-    return load_config(config_file).relay
-
-
-@pytest.fixture
-def start_relay(relay_settings):
-    running: list[RelayService] = []
-
-    def start(instance: str = "t1") -> RelayService:
-        service = RelayService(relay_settings, instance=instance,
-                               minter_factory=NoMinter().__call__).start()
-        running.append(service)
-        assert service.consumer.subscribed.wait(10), "the relay did not subscribe"
-        return service
-
-    yield start
-    for service in running:
-        service.stop()
-
-
-@pytest.fixture
-def device(broker):
-    made: list[SimDevice] = []
-
-    def connect(device_id: str = "kitchen", **options) -> SimDevice:
-        if device_id not in broker.passwords:
-            broker.add_user(device_id)
-        made.append(SimDevice(broker.host, broker.port, device_id, broker.passwords[device_id],
-                              ca_file=broker.certs.ca, **options))
-        return made[-1]
-
-    yield connect
-    for d in made:
-        d.close()
+def relay_minter():
+    """Every relay here has no chain, and says so (not the point of these tests)."""
+    return NoMinter().__call__
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from relay_support and sync_client_support
 """The real relay with the real device sync client (device/sync/client.py) on one broker: a
 session shared by a device ends up stored once at the relay and gone from the device's outbox,
 and the operator's ``breathe relay`` commands reach the device and come back answered."""
@@ -8,46 +9,31 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_sync_support import Controls, device_settings, queue_sessions, wait_until
+from relay_support import (  # noqa: F401 - fixtures
+    config_file,
+    relay_minter,
+    relay_settings,
+    start_relay,
+)
+from sync_client_support import controls, quick_client  # noqa: F401 - fixtures
+from test_sync_support import device_settings, queue_sessions, wait_until
 
 from device.cli import main
 from device.config import load_config
-from device.sync.client import SyncClient
-from relay.fleetsim import relay_config_toml
-from relay.service import RelayService
 from relay.store import open_store
 
 
 @pytest.fixture
-def config_file(broker, tmp_path):
-    path = tmp_path / "relay.toml"
-    path.write_text(relay_config_toml(
-        host=broker.host, port=broker.port, ca_file=broker.certs.ca,
-        password_file=broker.password_file_for("relay", tmp_path),
-        store_url=str(tmp_path / "relay.db")))
-    return path
-
-
-@pytest.fixture
-def relay(config_file):
-    service = RelayService(load_config(config_file).relay, instance="with-device").start()
-    assert service.consumer.subscribed.wait(10)
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def controls():
-    return Controls()
+def relay(start_relay):
+    return start_relay("with-device")
 
 
 @pytest.fixture
 def kitchen(broker, tmp_path, controls, relay):
     (tmp_path / "kitchen").mkdir()
     settings = device_settings(broker, tmp_path / "kitchen", telemetry_interval_s=1)
-    client = SyncClient(settings, tmp_path / "kitchen" / "breathe.db", controls=controls,
-                        reconnect_max_s=1, poll_s=0.05,
-                        pi_model_path=tmp_path / "no-device-tree")
+    client = quick_client(settings, tmp_path / "kitchen" / "breathe.db", controls=controls,
+                          pi_model_path=tmp_path / "no-device-tree")
     yield client
     client.stop()
 

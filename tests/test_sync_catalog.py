@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from relay_support by name
 """The device side of the shared pattern catalog: what the owner's choices put in the outbox
 (publish, edit, unpublish, delete, rate, import, retract), the analytics flag on sessions and
 telemetry, and catalog queries over MQTT v5 request/response — against a real mosquitto with a
@@ -15,6 +16,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from relay_support import (  # noqa: F401 - fixtures
+    config_file,
+    relay_minter,
+    relay_settings,
+    start_relay,
+)
+from sync_client_support import quick_client
 from test_sync_support import TIMEOUT, Controls, device_settings, wait_until
 
 from device.clock import FakeClock
@@ -252,9 +260,8 @@ def device(broker, tmp_path):
     def make(device_id=DEVICE, **kw):
         (tmp_path / device_id).mkdir(exist_ok=True)
         settings = device_settings(broker, tmp_path / device_id, device_id=device_id)
-        client = SyncClient(settings, tmp_path / device_id / "breathe.db", controls=Controls(),
-                            reconnect_max_s=1, poll_s=0.05, resend_s=1.0,
-                            pi_model_path=tmp_path / "no-device-tree", **kw)
+        client = quick_client(settings, tmp_path / device_id / "breathe.db", resend_s=1.0,
+                              pi_model_path=tmp_path / "no-device-tree", **kw)
         clients.append(client.start())
         wait_until(lambda: client.state == "connected", what=f"{device_id} to connect")
         return client
@@ -300,20 +307,8 @@ def test_clear_errors_when_sync_is_off_or_the_relay_is_silent(broker, device, tm
 # -- end to end with the real relay ----------------------------------------------------------------
 
 @pytest.fixture
-def real_relay(broker, tmp_path):
-    from device.config import load_config
-    from relay.fleetsim import relay_config_toml
-    from relay.service import RelayService
-
-    path = tmp_path / "relay.toml"
-    path.write_text(relay_config_toml(
-        host=broker.host, port=broker.port, ca_file=broker.certs.ca,
-        password_file=broker.password_file_for("relay", tmp_path),
-        store_url=str(tmp_path / "relay.db")))
-    service = RelayService(load_config(path).relay, instance="catalog").start()
-    assert service.consumer.subscribed.wait(TIMEOUT)
-    yield service
-    service.stop()
+def real_relay(start_relay):
+    return start_relay("catalog")
 
 
 def test_two_devices_share_a_pattern_through_the_real_relay(real_relay, device):

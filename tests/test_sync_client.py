@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from sync_client_support by name
 """The sync client against a real mosquitto (TLS, passwords, ACL) and a tiny in-test relay:
 sessions leave only with consent, a message is forgotten only on the relay's ack, and what is
 not acked goes again after a reconnect or after its (backed-off) resend interval."""
@@ -7,10 +8,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from sync_client_support import quick_client, relay  # noqa: F401 - fixtures
 from test_sync_support import (
     DEVICE,
     Controls,
-    FakeRelay,
     device_settings,
     queue_sessions,
     wait_until,
@@ -37,22 +38,11 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
-def relay(broker):
-    r = FakeRelay(broker)
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def make_client(broker, tmp_path, db_path):
     clients: list[SyncClient] = []
 
     def make(settings=None, **kw) -> SyncClient:
-        settings = settings or device_settings(broker, tmp_path)
-        kw.setdefault("controls", Controls())
-        kw.setdefault("reconnect_max_s", 1)
-        kw.setdefault("poll_s", 0.05)
-        client = SyncClient(settings, db_path, **kw)
+        client = quick_client(settings or device_settings(broker, tmp_path), db_path, **kw)
         clients.append(client)
         return client
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures are imported from sync_client_support by name
 """The fleet's view of a device over a real mosquitto: retained status and last will,
 telemetry, commands answered on the MQTT v5 response topic with their correlation data, and
 ``config/desired`` applied through the settings models with what was refused reported back."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from sync_client_support import controls, quick_client  # noqa: F401 - fixtures
 from test_sync_support import (
     DEVICE,
     Controls,
@@ -31,16 +33,10 @@ def relay(broker):
 
 
 @pytest.fixture
-def controls():
-    return Controls()
-
-
-@pytest.fixture
 def device(broker, tmp_path, controls, relay):
     """A running sync client (the relay is already listening)."""
-    client = SyncClient(device_settings(broker, tmp_path), db_path_for(tmp_path),
-                        controls=controls, reconnect_max_s=1, poll_s=0.05,
-                        pi_model_path=tmp_path / "no-device-tree")
+    client = quick_client(device_settings(broker, tmp_path), db_path_for(tmp_path),
+                          controls=controls, pi_model_path=tmp_path / "no-device-tree")
     client.start()
     wait_until(lambda: client.state == "connected", what="the device to connect")
     yield client

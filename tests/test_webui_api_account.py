@@ -19,10 +19,9 @@ from webui_api_support import (  # noqa: F401 - fixtures
     api,
     app,
     appliance,
-    claim_device,
     clock,
     db,
-    make_app,
+    logged_in,
     owner_id,
     step,
     stored_session,
@@ -220,9 +219,7 @@ def test_wrong_password_deletes_nothing(api, db):
 
 def test_deleting_the_account_wipes_personal_data_and_unclaims_the_device(
         data_dir, appliance, clock, caplog):
-    app = make_app(data_dir, APPLIANCE=appliance)
-    claim_device(data_dir)
-    api = ApiClient(app.test_client()).login()
+    api = logged_in(data_dir, APPLIANCE=appliance)
     db = open_db(db_path_for(data_dir))
     try:
         _personal_data(api, db)

@@ -5,12 +5,10 @@ client's ``request_mint``), and the status it shows afterwards."""
 from __future__ import annotations
 
 from webui_api_support import (  # noqa: F401 - fixtures
-    ApiClient,
     api,
     app,
-    claim_device,
     db,
-    make_app,
+    logged_in,
     owner_id,
     stored_session,
 )
@@ -49,9 +47,7 @@ def test_mint_is_unavailable_until_a_wallet_is_set_and_sync_is_on(api, db):
 
 
 def test_mint_queues_one_request_and_shows_its_progress(data_dir, db):
-    app = make_app(data_dir, SYNC_ENABLED=True, DEVICE_ID="kitchen")
-    claim_device(data_dir)
-    api = ApiClient(app.test_client()).login()
+    api = logged_in(data_dir, SYNC_ENABLED=True, DEVICE_ID="kitchen")
     api.put("/api/profile", json={"wallet_address": WALLET.lower()})
     achievement = _earned(api, db)
     assert achievement["can_mint"] is True and achievement["mint_unavailable"] is None
@@ -76,9 +72,7 @@ def test_mint_queues_one_request_and_shows_its_progress(data_dir, db):
 
 
 def test_a_failed_mint_may_be_asked_for_again(data_dir, db):
-    app = make_app(data_dir, SYNC_ENABLED=True)
-    claim_device(data_dir)
-    api = ApiClient(app.test_client()).login()
+    api = logged_in(data_dir, SYNC_ENABLED=True)
     api.put("/api/profile", json={"wallet_address": WALLET})
     achievement = _earned(api, db)
     first = api.post(f"/api/achievements/{achievement['id']}/mint").get_json()["request_id"]

@@ -10,13 +10,11 @@ import threading
 import time
 
 from webui_api_support import (  # noqa: F401 - fixtures
-    ApiClient,
     api,
     app,
     appliance,
-    claim_device,
     clock,
-    make_app,
+    logged_in,
     owner_id,
     step,
 )
@@ -44,9 +42,8 @@ def test_without_an_appliance_session_control_answers_503_and_says_why(api):
 
 
 def control_app(data_dir, appliance):
-    app = make_app(data_dir, APPLIANCE=appliance, SSE_HEARTBEAT_S=0.05)
-    claim_device(data_dir)
-    return app, ApiClient(app.test_client()).login()
+    api = logged_in(data_dir, APPLIANCE=appliance, SSE_HEARTBEAT_S=0.05)
+    return api.client.application, api
 
 
 def test_start_pause_resume_stop_drive_the_engine_and_the_light(data_dir, appliance, clock,
@@ -183,9 +180,8 @@ def test_live_stream_over_a_real_server_at_10_hz_ends_when_the_client_goes(data_
     stop = threading.Event()
     loop = threading.Thread(target=appliance.engine.run_forever, args=(stop,), daemon=True)
     loop.start()
-    app = make_app(data_dir, APPLIANCE=appliance, SSE_HEARTBEAT_S=0.2)
-    claim_device(data_dir)
-    api = ApiClient(app.test_client()).login()
+    api = logged_in(data_dir, APPLIANCE=appliance, SSE_HEARTBEAT_S=0.2)
+    app = api.client.application
     server = make_server("127.0.0.1", 0, app, threaded=True)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()

@@ -6,22 +6,22 @@ pattern through a real mosquitto and the real relay, as the issue's "done when" 
 from __future__ import annotations
 
 import pytest
+from relay_support import (  # noqa: F401 - fixtures real_relay depends on
+    config_file,
+    relay_minter,
+    relay_settings,
+    start_relay,
+)
+from sync_client_support import quick_client
 from test_sync_catalog import CALM, Responder, entry, real_relay  # noqa: F401 - fixtures
-from test_sync_support import Controls, device_settings, wait_until
-from webui_api_support import PASSWORD, ApiClient, claim_device, make_app
+from test_sync_support import device_settings, wait_until
+from webui_api_support import PASSWORD, logged_in, make_app
 
 from device.store import db_path_for, open_db, outbox_repo
 from device.store.outbox_repo import Outgoing, enqueue
 from device.sync import protocol
-from device.sync.client import SyncClient
 
 NEW = {"name": "Calm 4-6", "inhale": 4, "exhale": 6, "description": "Slow and even"}
-
-
-def logged_in(data_dir, **config):
-    app = make_app(data_dir, **config)
-    claim_device(data_dir)
-    return ApiClient(app.test_client()).login()
 
 
 def waiting(data_dir, subtopic=None):
@@ -132,9 +132,8 @@ def device_app(broker, tmp_path):
         data_dir.mkdir()
         settings = device_settings(broker, data_dir, device_id=device_id)
         api = logged_in(data_dir, SYNC_ENABLED=True, DEVICE_ID=device_id)
-        client = SyncClient(settings, db_path_for(data_dir), controls=Controls(),
-                            reconnect_max_s=1, poll_s=0.05,
-                            pi_model_path=tmp_path / "no-device-tree").start()
+        client = quick_client(settings, db_path_for(data_dir),
+                              pi_model_path=tmp_path / "no-device-tree").start()
         clients.append(client)
         api.client.application.config["SYNC"] = client
         wait_until(lambda: client.state == "connected", what=f"{device_id} to connect")

@@ -116,6 +116,14 @@ def claim_device(data_dir: Any) -> str:
     return owner_id
 
 
+def logged_in(data_dir: Any, **config: Any) -> ApiClient:
+    """The owner, logged in, on a new app for the claimed device at ``data_dir`` (``config``:
+    extra app config, e.g. ``APPLIANCE``); the app is ``.client.application``."""
+    app = make_app(data_dir, **config)
+    claim_device(data_dir)
+    return ApiClient(app.test_client()).login()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(start=100.0)
