@@ -131,7 +131,7 @@ def _names(page) -> list[str]:
 
 
 def test_publish_browse_import_rate_unpublish_and_retract(relay, device):
-    relay()
+    service = relay()
     kitchen, bedroom, hall = device("kitchen"), device("bedroom"), device("hall")
     calm = pattern_listing("kitchen", "calm", name="Calm evening", inhale=4, exhale=6,
                            tags=("evening",))
@@ -184,6 +184,9 @@ def test_publish_browse_import_rate_unpublish_and_retract(relay, device):
     again = _send(hall, protocol.RETRACT, tombstone)  # re-sent by the outbox: a no-op
     assert again.ok and again.duplicate
     assert bedroom.query().items == (box_now,)
+    # what the operator's `breathe relay stats` counts
+    assert service.store.stats()["catalog"] == {
+        "published": 1, "unpublished": 2, "ratings": 1, "imports": 1, "retracted_devices": 1}
 
 
 def test_markup_wrong_hashes_spoofing_and_foreign_inboxes_are_refused(relay, device):

@@ -164,6 +164,10 @@ def test_the_fleet_table_shows_each_devices_health(start_relay, device, cli):
     listed = json.loads(cli("devices", "--json").output)
     assert [d["device"] for d in listed] == ["bedroom", "kitchen"]
     assert listed[1]["last_seen_s"] < 60
+    totals = cli("stats").output.splitlines()
+    assert totals[:2] == ["sessions: 2", "devices:  2"]
+    assert totals[-1] == ("catalog:  0 published, 0 unpublished, 0 ratings, 0 imports; "
+                          "0 devices retracted")
 
 
 def test_desired_config_reaches_the_device_and_its_report_comes_back(start_relay, device,

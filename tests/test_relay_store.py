@@ -57,7 +57,9 @@ def inbound(message, kind: str) -> Inbound:
 def test_a_new_database_is_migrated_to_the_latest_schema_and_rerunning_is_a_no_op(store):
     assert schema_version(store) == LATEST
     assert migrate(store, timestamp()) == []
-    assert store.stats() == {"sessions": 0, "devices": 0, "mints": {}, "rejected": {}}
+    assert store.stats() == {"sessions": 0, "devices": 0, "mints": {}, "rejected": {},
+                             "catalog": {"published": 0, "unpublished": 0, "ratings": 0,
+                                         "imports": 0, "retracted_devices": 0}}
 
 
 def test_two_relays_starting_at_once_migrate_once(store_url):

@@ -183,7 +183,7 @@ def cmd(ctx: click.Context, device: str, name: str, args: tuple[str, ...],
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
-    """Totals: stored sessions, devices, mint requests by status, rejected messages by reason."""
+    """Totals: sessions, devices, mint requests by status, rejected messages by reason, catalog."""
     store = _store(ctx)
     try:
         counts = store.stats()
@@ -197,6 +197,10 @@ def stats(ctx: click.Context, as_json: bool) -> None:
                                or "none"))
     click.echo("rejected: " + (", ".join(f"{k} {v}" for k, v in counts["rejected"].items())
                                or "none"))
+    catalog = counts["catalog"]
+    click.echo(f"catalog:  {catalog['published']} published, {catalog['unpublished']} "
+               f"unpublished, {catalog['ratings']} ratings, {catalog['imports']} imports; "
+               f"{catalog['retracted_devices']} devices retracted")
 
 
 @relay.command("mints")

@@ -348,8 +348,17 @@ class RelayStore:
                                     "GROUP BY status ORDER BY status").fetchall())
             rejected = dict(tx.execute("SELECT reason, count FROM rejected "
                                        "ORDER BY reason").fetchall())
+            listed, unlisted = tx.execute(
+                "SELECT COUNT(*) - COUNT(unpublished), COUNT(unpublished) "
+                "FROM catalog_listings").fetchone()
+            catalog = {
+                "published": listed, "unpublished": unlisted,
+                "ratings": tx.execute("SELECT COUNT(*) FROM catalog_ratings").fetchone()[0],
+                "imports": tx.execute("SELECT COUNT(*) FROM catalog_imports").fetchone()[0],
+                "retracted_devices": tx.execute(
+                    "SELECT COUNT(*) FROM retractions").fetchone()[0]}
         return {"sessions": sessions, "devices": devices, "mints": mints,
-                "rejected": rejected}
+                "rejected": rejected, "catalog": catalog}
 
     def session_ids(self, device_id: str | None = None) -> list[tuple[str, str]]:
         """(device, id) of stored sessions, for checks and tests."""
