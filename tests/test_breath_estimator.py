@@ -4,6 +4,12 @@ Scores use ``device.breath.scoring`` (the same functions that score full videos)
 issue 3: rate MAE ≤ 0.5 bpm, ≥ 95 % of frames within 1 bpm, a reading on ≥ 90 % of frames
 after 20 s, inhale/exhale agreement ≥ 92 % within 0.5 s, breath F1 ≥ 0.95, empty scene a rate
 on ≤ 2 % of frames, a 25 s hold: no breath counted and no rate after ~12 s of it.
+
+The rate's error is measured against what a causal observer can know, the mean of the last
+four whole breaths (``known_rate``; the video benchmark's MAE(k)): the signals jitter each
+breath's length by 5 %, so at 40 breaths/min four real breaths average anywhere in ±2 of the
+nominal rate. Coverage is judged against the nominal truth (a rate wherever one should show),
+and a separate test holds the shown rate to the nominal rate over a steady stretch.
 """
 
 from __future__ import annotations
@@ -45,13 +51,39 @@ def run(name: str, fps: float, seed: int = 0):
     return sig, est, frames, events
 
 
+def known_rate(sig: ts.Signal, breaths: int = 4, max_cycle_s: float = 24.0) -> list[dict]:
+    """Truth frames whose rate is the mean of the last ``breaths`` whole cycles ended by then.
+
+    None where the nominal truth has none (holds, nobody there), before enough breaths, while
+    a breath is far overdue, and when the window reaches into a stretch the camera could not
+    see (no person, body motion): nobody can know the breaths in there.
+    """
+    starts = np.array([b["inhale_start"] for b in sig.breaths])
+    blind_t = sig.t[~sig.valid | (sig.motion > 0)]
+    out = []
+    for f in sig.frames:
+        t = f["t"]
+        done = starts[starts <= t]
+        rate = None
+        if f["rate_bpm"] is not None and len(done) > breaths:
+            window = done[-(breaths + 1):]
+            mean = (window[-1] - window[0]) / breaths
+            seen = not ((blind_t >= window[0]) & (blind_t <= t)).any()
+            if seen and np.diff(window).max() <= max_cycle_s and (
+                    t - window[-1] <= min(2.5 * mean, max_cycle_s)):
+                rate = 60.0 / mean
+        out.append(dict(f, rate_bpm=rate))
+    return out
+
+
 def scores(name: str, fps: float, seed: int = 0) -> dict:
     sig, est, frames, _ = run(name, fps, seed)
-    r = scoring.score_rate(sig.frames, frames)
+    r = scoring.score_rate(known_rate(sig), frames)
+    shown = scoring.score_rate(sig.frames, frames)
     p = scoring.score_phase(sig.frames, frames)
     b = scoring.score_breaths(sig.breaths, est.summary()["breaths"], t_min=2.0,
                               t_max=float(sig.t[-1]) - 2.0)
-    return {"mae": r["mae"], "within_1": r["within_1"], "coverage": r["coverage"],
+    return {"mae": r["mae"], "within_1": r["within_1"], "coverage": shown["coverage"],
             "phase": p["agreement"], "f1": b["f1"]}
 
 
@@ -150,6 +182,16 @@ def test_slow_pattern_shows_a_rate_after_one_full_cycle() -> None:
     assert first_rate <= first_event + 19.0 + 4.0  # one period, then the turn's confirmation
     assert next(f["rate_bpm"] for f in frames if f["rate_bpm"] is not None) == pytest.approx(
         60 / 19, abs=0.5)
+
+
+@pytest.mark.parametrize("name", ["free6", "free12", "free20", "free30", "free40"])
+def test_the_rate_centres_on_the_breathing_rate(name: str) -> None:
+    """Averaged over a steady minute the shown rate is the nominal one, and never far off."""
+    sig, _, frames, _ = run(name, 30)
+    nominal = sig.frames[-1]["rate_bpm"]
+    late = [f["rate_bpm"] for f in frames if f["t"] >= 40.0 and f["rate_bpm"] is not None]
+    assert abs(np.median(late) - nominal) <= 0.05 * nominal
+    assert np.mean([abs(r - nominal) <= 0.1 * nominal for r in late]) >= 0.95
 
 
 def test_rate_follows_a_change_within_a_few_breaths() -> None:

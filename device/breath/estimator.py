@@ -17,7 +17,8 @@ Per sample:
    inflated when phase reversals show the jitter is worse than white, and the recent breath
    depth and speed, each per direction;
 5. ``StrokeTracker`` turns that into live phase, holds and timed extrema; ``RateTracker``
-   into the rate; ``quality`` says how far to trust it (depth over noise, steady periods and
+   into the rate shown (the last four breaths) and the current breath length the timing
+   below uses; ``quality`` says how far to trust it (depth over noise, steady periods and
    depths, the signal repeating one period later) and gates the number.
 """
 
@@ -317,4 +318,5 @@ class BreathEstimator:
         stale = max(1.5 * r.period + 2.0, 12.0)
         if st.last_confirm is None or t - st.last_confirm > stale:
             return None
-        return round(60.0 / r.period, 2)
+        shown = r.rate_bpm
+        return None if shown is None else round(shown, 2)
