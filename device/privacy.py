@@ -13,6 +13,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from device.config.models import PrivacySettings
+from device.store.db import write_transaction
 from device.store.settings_repo import get_setting, set_setting
 
 KEY_PREFIX = "privacy."
@@ -38,13 +39,13 @@ def effective_privacy(settings: Any, db: Database) -> PrivacySettings:
 
 def save_privacy(db: Database, prefs: PrivacySettings) -> None:
     """Store every choice (validated already by the model), in one transaction."""
-    with db.atomic():
+    with write_transaction(db):
         for name, value in prefs.model_dump().items():
             set_setting(db, KEY_PREFIX + name, value)
 
 
 def forget_privacy(db: Database) -> None:
     """Back to the config's defaults (used when the owner deletes the account)."""
-    with db.atomic():
+    with write_transaction(db):
         for name in PrivacySettings.model_fields:
             db.execute("DELETE FROM settings WHERE key = ?", [KEY_PREFIX + name])

@@ -26,6 +26,7 @@ from device.errors import BadInput
 from device.pacing.patterns import builtin
 from device.session.metrics import SessionMetrics
 from device.store import open_db
+from device.store.db import write_transaction
 from device.store.outbox_repo import Outgoing, enqueue
 from device.sync import protocol
 
@@ -87,7 +88,7 @@ def queue_sessions(db_path: Path, n: int, device_id: str = DEVICE) -> list[str]:
     ids = [f"s{i:05d}-{uuid.uuid4().hex[:8]}" for i in range(n)]
     db = open_db(db_path)
     try:
-        with db.atomic():
+        with write_transaction(db):
             for sid in ids:
                 enqueue(db, Outgoing(f"breathe/v1/{device_id}/sessions",
                                      session_payload(device_id, sid), message_id=sid))

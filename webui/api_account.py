@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 from device.config.models import PrivacySettings
 from device.privacy import effective_privacy, save_privacy
 from device.session.live_state import ACTIVE
-from device.store.outbox_repo import write_transaction
+from device.store.db import write_transaction
 from device.store.patterns_repo import find_pattern
 from device.store.profiles_repo import update_profile
 from device.store.retention import apply_retention

@@ -23,7 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from device.clock import Clock, MonotonicClock
 from device.errors import BadInput
 from device.store import open_db
-from device.store.db import db_path_for
+from device.store.db import db_path_for, write_transaction
 from device.store.profiles_repo import Profile, create_profile, get_profile
 from device.store.settings_repo import get_setting, set_setting
 
@@ -135,7 +135,7 @@ def claim(db: Database, typed_code: str, display_name: str, password: str) -> Pr
     if stored is None or len(code) != CODE_LENGTH or not check_password_hash(stored, code):
         raise BadInput("code: that setup code is not valid; run 'breathe claim-code' for a new one")
     password_hash = generate_password_hash(password, method=HASH_METHOD)
-    with db.atomic():
+    with write_transaction(db):
         # Deleting exactly the hash we checked makes a second, concurrent claim lose.
         burned = db.execute(
             "DELETE FROM settings WHERE key = ? AND value = ?",

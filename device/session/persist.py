@@ -38,9 +38,9 @@ from device.pacing.patterns import Pattern
 from device.privacy import effective_privacy
 from device.session.live_state import SessionStatus
 from device.session.metrics import MetricsAccumulator, SessionMetrics
-from device.store.db import open_db, timestamp
+from device.store.db import open_db, timestamp, write_transaction
 from device.store.errors import StoreError
-from device.store.outbox_repo import Outgoing, enqueue, write_transaction
+from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import get_pattern, list_patterns
 from device.store.sessions_repo import (
     SessionRecord,

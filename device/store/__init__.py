@@ -2,7 +2,8 @@
 
 ``patterns_repo``, ``sessions_repo``, ``outbox_repo``, ``settings_repo`` and ``profiles_repo``
 are plain functions taking a ``sqlite_utils.Database`` first; each multi-row write runs in
-``db.atomic()``. Open one database per thread (see ``device.store.db``).
+``write_transaction(db)`` (``BEGIN IMMEDIATE``: it waits for the write lock instead of failing).
+Open one database per thread (see ``device.store.db``).
 """
 
 from device.store.db import DB_FILENAME, db_path_for, open_db, timestamp

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.store.db import timestamp
+from device.store.db import timestamp, write_transaction
 
 DEVICE_PROFILE_ID = "device"
 DEVICE_PROFILE_NAME = "This device"
@@ -75,7 +75,7 @@ def store_achievements(
 ) -> list[AchievementRecord]:
     """Store each kind once (``INSERT OR IGNORE``); returns the rows that are new now."""
     added: list[AchievementRecord] = []
-    with db.atomic():
+    with write_transaction(db):
         for item in earned:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO achievements (profile, kind, earned_at, session_id, "

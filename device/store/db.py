@@ -7,13 +7,15 @@ lets those readers and one writer work at the same time; ``busy_timeout`` makes 
 wait instead of failing.
 
 Writes: ``db.execute`` commits each statement on its own (FACTS.md); group multi-row writes in
-``with db.atomic():`` so they land together or not at all.
+``with write_transaction(db):`` so they land together or not at all, waiting their turn.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +39,29 @@ def timestamp(when: datetime | None = None) -> str:
     if when.tzinfo is None:
         raise ValueError(f"timestamps must be timezone-aware, got naive {when.isoformat()}")
     return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """A transaction that holds the write lock from its first statement (``BEGIN IMMEDIATE``).
+
+    sqlite-utils' ``atomic()`` opens a plain (deferred) ``BEGIN``: its first statement often
+    reads (sqlite-utils looks at the table first), and if another connection writes before our
+    first write (the sync client deleting acked rows, a web request), SQLite fails our write at
+    once with "database is locked" instead of waiting. Here the transaction waits its turn
+    (busy_timeout). Inside an open transaction it is a savepoint of that one.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
 
 
 def _refuse_newer(db: Database) -> None:

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from device.store.db import timestamp
+from device.store.db import timestamp, write_transaction
 
 
 @dataclass(frozen=True)
@@ -47,29 +46,6 @@ class OutboxMessage:
     attempts: int
     last_attempt: str | None
     refused: str | None = None
-
-
-@contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """A transaction that holds the write lock from its first statement (``BEGIN IMMEDIATE``).
-
-    For read-then-write work that enqueues, such as "does the owner share? then finish and
-    enqueue": with a plain ``BEGIN``, a write by another connection (the sync client deleting
-    acked rows) between the read and the write fails at once with "database is locked"; here
-    the transaction waits its turn (busy_timeout) instead. Inside an open transaction it is a
-    savepoint of that one.
-    """
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    db.execute("COMMIT")
 
 
 def enqueue(db: Database, message: Outgoing, *, now: datetime | None = None) -> str:
@@ -138,7 +114,7 @@ def record_attempt(db: Database, message_id: str, *, now: datetime | None = None
 def record_attempts(db: Database, ids: Iterable[str], *, now: datetime | None = None) -> None:
     """Count one more sending of each message, in one transaction."""
     when = timestamp(now)
-    with db.atomic():
+    with write_transaction(db):
         db.conn.executemany(
             "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE id = ?",
             [(when, message_id) for message_id in ids],
@@ -154,7 +130,7 @@ def ack_many(db: Database, ids: Iterable[str]) -> list[str]:
     """Forget every message the relay confirmed, in one transaction; returns those removed
     now (a duplicate ack is harmless)."""
     removed = []
-    with db.atomic():
+    with write_transaction(db):
         for message_id in ids:
             if db.execute("DELETE FROM outbox WHERE id = ?", [message_id]).rowcount:
                 removed.append(message_id)

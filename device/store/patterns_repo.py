@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from device.errors import BadInput
 from device.pacing.patterns import ALLOWED, BUILT_INS, Pattern
-from device.store.db import timestamp
+from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
 
 CUSTOM_ID_PREFIX = "my-"
@@ -118,7 +118,7 @@ def sync_builtins(db: Database) -> int:
 
     A built-in the code no longer has is deleted; sessions keep their snapshot of it.
     """
-    with db.atomic():
+    with write_transaction(db):
         changes = builtin_changes(db)
         for action, pattern_id in changes:
             if action == "delete":
@@ -226,7 +226,7 @@ def add_pattern(
 ) -> PatternRecord:
     """Store a custom pattern; BadInput if its name is taken for this owner.
     ``imported_from``: the catalog listing it is a copy of."""
-    with db.atomic():
+    with write_transaction(db):
         _check_name_free(db, pattern.name, owner)
         pattern_id = _new_id(db, pattern.name)
         try:
@@ -259,7 +259,7 @@ def update_pattern(
     transaction (``device.sync.catalog``)."""
     from device.sync import catalog  # the catalog builds on this module
 
-    with db.atomic():
+    with write_transaction(db):
         record = get_pattern(db, pattern_id)
         _refuse_builtin(record, "edited")
         _check_name_free(db, pattern.name, record.owner, exclude_id=pattern_id)
@@ -277,7 +277,7 @@ def delete_pattern(db: Database, pattern_id: str) -> None:
     in the shared catalog is withdrawn from it in the same transaction."""
     from device.sync import catalog  # the catalog builds on this module
 
-    with db.atomic():
+    with write_transaction(db):
         record = get_pattern(db, pattern_id)
         _refuse_builtin(record, "deleted")
         catalog.follow_delete(db, record)

@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from device.errors import BadInput
 from device.pacing.patterns import Pattern, PhaseName
-from device.store.db import timestamp
+from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
 from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import get_pattern
@@ -127,7 +127,7 @@ def checkpoint_session(
     timeline: Iterable[TimelinePoint] = (),
 ) -> None:
     """Save progress of a running session: all of it or (on any error) none of it."""
-    with db.atomic():
+    with write_transaction(db):
         _require_running(db, session_id)
         db["sessions"].update(
             session_id,
@@ -150,7 +150,7 @@ def finish_session(
     """Close a running session and enqueue its sync messages, in one transaction."""
     if status not in FINAL_STATUSES:
         raise BadInput(f"status: cannot finish as {status!r} (allowed {', '.join(FINAL_STATUSES)})")
-    with db.atomic():
+    with write_transaction(db):
         _require_running(db, session_id)
         db["sessions"].update(
             session_id,

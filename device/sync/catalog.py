@@ -34,8 +34,8 @@ from sqlite_utils import Database
 
 from device.errors import BadInput
 from device.pacing.patterns import NAME_MAX, Pattern
-from device.store.db import timestamp
-from device.store.outbox_repo import Outgoing, enqueue, write_transaction
+from device.store.db import timestamp, write_transaction
+from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import PatternRecord, add_pattern, get_pattern
 from device.sync import protocol
 

@@ -31,9 +31,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from device.errors import BadInput
-from device.store.db import timestamp
+from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
-from device.store.outbox_repo import Outgoing, ack_many, enqueue, write_transaction
+from device.store.outbox_repo import Outgoing, ack_many, enqueue
 from device.sync import protocol
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def mark_sent(db: Database, request_ids: list[str], *, now: datetime | None = No
     if not request_ids:
         return 0
     when = timestamp(now)
-    with db.atomic():
+    with write_transaction(db):
         return sum(db.execute(
             "UPDATE mint_requests SET status = 'sent', updated = ? "
             "WHERE id = ? AND status = 'pending'", [when, rid]).rowcount for rid in request_ids)

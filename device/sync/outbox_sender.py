@@ -23,6 +23,7 @@ from device.clock import Clock
 from device.config.models import PrivacySettings
 from device.session.persist import shares_metrics
 from device.store import outbox_repo
+from device.store.db import write_transaction
 from device.sync import mint, protocol
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class OutboxSender:
         for item in acks:
             self.inflight.pop(item.id, None)
             (ok if item.ok else refused).append(item)
-        with db.atomic():
+        with write_transaction(db):
             removed = outbox_repo.ack_many(db, [a.id for a in ok])
             mint.mark_sent(db, removed)
             for item in refused:
