@@ -8,9 +8,9 @@ checks the installed settings, both as the ``breathe`` user.
 
 The pristine root is cached in ``$BREATHE_ARM64_CACHE`` (default /var/cache/breathe-arm64)
 between local runs and copied for each run, so the cache never sees an install; with ``$CI``
-set it is built fresh. Only /proc, /sys and a tmpfs /dev/shm are mounted into the root (the
-device nodes are debootstrap's own), and the work copy is deleted only once nothing is mounted
-under it.
+set it is built fresh for the run and installed into directly. Only /proc, /sys and a tmpfs
+/dev/shm are mounted into the root (the device nodes are debootstrap's own), and the work root
+is deleted only once nothing is mounted under it.
 
 Two concessions to emulation, neither of which changes what is installed or run:
 - The aarch64 wheels are downloaded natively first (``pip download --platform``) and the root's
@@ -180,7 +180,8 @@ def remove_root(path: Path) -> None:
     left = mounts_under(path)
     if left:
         raise AssertionError(f"still mounted, not deleting {path}: {left}")
-    shutil.rmtree(path, ignore_errors=True)
+    # rm -rf: quicker than shutil.rmtree on a whole installed root; never crosses a mount
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
 
 
 def prepare(root: Path, wheels: Path) -> None:
@@ -288,11 +289,14 @@ def arm64(tmp_path_factory):
             shutil.rmtree(base, ignore_errors=True)
             timings["debootstrap"] = round(build_base(base), 1)
         timings["wheels"] = round(fetching.result(), 1)
-    work = home / f"work-{os.getpid()}"
-    remove_root(work)
-    began = time.monotonic()
-    sh("cp", "-a", str(base), str(work), timeout=600)
-    timings["copy"] = round(time.monotonic() - began, 1)
+    if FRESH:  # built for this run alone: install into it, no pristine copy to keep
+        work = base
+    else:
+        work = home / f"work-{os.getpid()}"
+        remove_root(work)
+        began = time.monotonic()
+        sh("cp", "-a", str(base), str(work), timeout=600)
+        timings["copy"] = round(time.monotonic() - began, 1)
     try:
         prepare(work, wheels)
         mount_api(work)
@@ -305,8 +309,6 @@ def arm64(tmp_path_factory):
         print(f"\narm64 timings (s): {box.timings}")
     finally:
         remove_root(work)
-        if FRESH:
-            remove_root(base)
 
 
 def test_install_pi_installs_on_arm64(arm64):
