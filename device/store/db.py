@@ -96,14 +96,9 @@ def _prepare(db: Database) -> None:
     _refuse_newer(db)
     if not MIGRATIONS.pending(db) and not builtin_changes(db):
         return  # the usual case: read-only, no lock taken
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         migrate(db)
         sync_builtins(db)
-    except BaseException:
-        db.rollback()
-        raise
-    db.commit()
 
 
 def migration_names() -> list[str]:
