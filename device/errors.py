@@ -24,3 +24,19 @@ class SourceError(BreatheError, OSError):
 
 class NotYetAvailable(BreatheError, NotImplementedError):
     """A command whose feature arrives with a later issue (CLI exit code 1)."""
+
+
+class MissingExtra(BadInput):
+    """A feature needs an optional dependency that this install does not have (exit code 2)."""
+
+
+def require_extra(module: str, extra: str, feature: str) -> None:
+    """Raise MissingExtra unless ``module`` can be imported; say which extra installs it."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(
+            f"{feature} needs the {module} package, which this install does not have; install "
+            f"the {extra!r} extra: pip install 'breathe[{extra}]' (from the project checkout, in "
+            "the same venv)"
+        )

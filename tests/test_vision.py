@@ -3,78 +3,37 @@ empty scenes, model integrity, quantized I/O, and the geometry the pipeline rest
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import shutil
 from pathlib import Path
 
 import cv2
-import matplotlib
 import numpy as np
 import pytest
-import skimage.data
-from matplotlib import image as mpimg
+from vision_photos import EMPTY, PHOTOS, VIDEO_FRAMES, load_reference, reference_landmarks
+from vision_photos import on_canvas as _on_canvas
+from vision_photos import shifted as _shifted
 
-from device.errors import BadInput, SourceError
+from device.errors import BadInput, MissingExtra, SourceError
 from device.vision import anchors as ssd
 from device.vision.factory import make_backend
 from device.vision.geometry import Roi, alignment_roi, crop, letterbox_roi, project, unletterbox
 from device.vision.litert_backend import LiteRTPoseBackend
 from device.vision.mediapipe_backend import MediaPipePoseBackend
-from device.vision.models import MODELS, ModelError, mediapipe_dir, model_path
+from device.vision.models import MODEL_DIR, MODELS, ModelError, model_path
 from device.vision.runner import ModelRunner, dequantize, quantize
 from device.vision.smoothing import OneEuroFilter
 from device.vision.types import LEFT_SHOULDER, NOSE, RIGHT_SHOULDER
 
+HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 KEY_POINTS = [NOSE, LEFT_SHOULDER, RIGHT_SHOULDER]
 # Measured: the backends agree to < 0.2 px on these photos (static mode); allow CPU noise.
 STATIC_TOLERANCE_PX = 1.5
 
 
-# -- photos ------------------------------------------------------------------------------------
-
-
-def _grace() -> np.ndarray:
-    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    return np.ascontiguousarray(mpimg.imread(path))
-
-
-def _on_canvas(img: np.ndarray, scale: float, at: tuple[int, int]) -> np.ndarray:
-    """The person small in a 640x480 grey room, as at 2 m from the camera."""
-    canvas = np.full((480, 640, 3), 90, np.uint8)
-    small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    canvas[at[1] : at[1] + small.shape[0], at[0] : at[0] + small.shape[1]] = small
-    return canvas
-
-
-def _rotated(img: np.ndarray, degrees: float) -> np.ndarray:
-    h, w = img.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    return cv2.warpAffine(img, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-
-
-def _shifted(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    size = (img.shape[1], img.shape[0])
-    return cv2.warpAffine(img, matrix, size, borderMode=cv2.BORDER_REPLICATE)
-
-
-ASTRONAUT = skimage.data.astronaut()
-GRACE = _grace()
-PHOTOS = {
-    "astronaut": ASTRONAUT,
-    "grace_hopper": GRACE,
-    "astronaut_mirrored": np.ascontiguousarray(ASTRONAUT[:, ::-1]),
-    "astronaut_small_in_room": _on_canvas(ASTRONAUT, 0.45, (200, 60)),
-    "grace_small_in_room": _on_canvas(GRACE, 0.35, (40, 200)),
-    "grace_tilted_20deg": _rotated(GRACE, 20),
-    "grace_on_its_side": np.ascontiguousarray(np.rot90(GRACE)),
-}
-EMPTY = {
-    "blank_wall": np.full((480, 640, 3), 128, np.uint8),
-    "brick_texture": np.ascontiguousarray(np.repeat(skimage.data.brick()[:, :, None], 3, axis=2)),
-    "sensor_noise": np.random.default_rng(7).integers(0, 256, (480, 640, 3), dtype=np.uint8),
-    "coffee_cup": skimage.data.coffee(),
-}
+ASTRONAUT = PHOTOS["astronaut"]
+REFERENCE = load_reference()  # mediapipe 0.10.18's answers (tests/vision_photos.py)
 
 
 @pytest.fixture(scope="module")
@@ -82,35 +41,42 @@ def litert() -> LiteRTPoseBackend:
     return LiteRTPoseBackend()
 
 
-@pytest.fixture(scope="module")
-def mediapipe_static() -> MediaPipePoseBackend:
-    backend = MediaPipePoseBackend(static_image_mode=True)
-    yield backend
-    backend.close()
-
-
 # -- the two backends agree ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(PHOTOS))
-def test_litert_matches_mediapipe_on_real_photos(name, litert, mediapipe_static):
-    image = PHOTOS[name]
-    ours = litert.detect(image, force_detection=True)
-    ref = mediapipe_static.detect(image)
+def test_litert_matches_mediapipe_on_real_photos(name, litert):
+    ours = litert.detect(PHOTOS[name], force_detection=True)
+    ref = reference_landmarks(REFERENCE, name)
     assert ours is not None and ref is not None, f"{name}: a backend found nobody"
-    assert ours.points.shape == ref.points.shape == (33, 3)
-    error = np.hypot(*(ours.points[KEY_POINTS, :2] - ref.points[KEY_POINTS, :2]).T)
+    assert ours.points.shape == ref.shape == (33, 3)
+    error = np.hypot(*(ours.points[KEY_POINTS, :2] - ref[KEY_POINTS, :2]).T)
     assert error.max() <= STATIC_TOLERANCE_PX, f"{name}: nose/shoulder error {error} px"
-    vis_error = np.abs(ours.points[KEY_POINTS, 2] - ref.points[KEY_POINTS, 2])
+    vis_error = np.abs(ours.points[KEY_POINTS, 2] - ref[KEY_POINTS, 2])
     assert vis_error.max() < 0.02
     assert all(ours.visible(i) for i in KEY_POINTS)
-    assert ours.presence > 0.9 and ours.backend == "litert" and ref.backend == "mediapipe"
+    assert ours.presence > 0.9 and ours.backend == "litert"
 
 
 @pytest.mark.parametrize("name", list(EMPTY))
-def test_empty_scenes_give_no_landmarks(name, litert, mediapipe_static):
+def test_empty_scenes_give_no_landmarks(name, litert):
     assert litert.detect(EMPTY[name], force_detection=True) is None
-    assert mediapipe_static.detect(EMPTY[name]) is None
+    assert reference_landmarks(REFERENCE, name) is None
+
+
+@pytest.mark.skipif(not HAS_MEDIAPIPE, reason="the mediapipe extra is not installed "
+                    "(Python 3.11 only): the reference file stands in for it")
+def test_the_reference_file_is_what_mediapipe_answers():
+    from vision_photos import mediapipe_reference
+
+    fresh = mediapipe_reference()
+    assert sorted(fresh) == sorted(REFERENCE)
+    for key, value in fresh.items():
+        if key.startswith("cutout_mask/"):
+            assert np.mean(np.unpackbits(value) != np.unpackbits(REFERENCE[key])) < 0.001, key
+        else:
+            assert value.shape == REFERENCE[key].shape, key
+            assert np.allclose(value, REFERENCE[key], atol=0.05), key
 
 
 # -- tracking --------------------------------------------------------------------------------
@@ -156,27 +122,20 @@ def test_tracking_agrees_with_mediapipe_video_mode():
     shift, but not with each other, so only the first frames are compared tightly.)
     """
     ours = LiteRTPoseBackend()
-    ref = MediaPipePoseBackend(static_image_mode=False, smooth_landmarks=False)
-    try:
-        frame = PHOTOS["astronaut_small_in_room"]
-        for i in range(4):
-            image = _shifted(frame, 3 * i, i)
-            a, b = ours.detect(image), ref.detect(image)
-            error = np.hypot(*(a.points[KEY_POINTS, :2] - b.points[KEY_POINTS, :2]).T)
-            assert error.max() < 2.0, f"frame {i}: {error} px"
-    finally:
-        ref.close()
+    for i, image in enumerate(VIDEO_FRAMES):
+        a, b = ours.detect(image), REFERENCE["video"][i]
+        error = np.hypot(*(a.points[KEY_POINTS, :2] - b[KEY_POINTS, :2]).T)
+        assert error.max() < 2.0, f"frame {i}: {error} px"
 
 
 # -- model files ---------------------------------------------------------------------------
 
 
 def _copy_models(tmp_path: Path) -> Path:
-    root = tmp_path / "mediapipe"
+    root = tmp_path / "models"
+    root.mkdir()
     for spec in MODELS.values():
-        target = root / spec.relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(mediapipe_dir() / spec.relpath, target)
+        shutil.copyfile(MODEL_DIR / spec.filename, root / spec.filename)
     return root
 
 
@@ -187,7 +146,7 @@ def test_bundled_models_pass_their_checksums():
 
 def test_corrupted_model_is_refused_with_its_path(tmp_path):
     root = _copy_models(tmp_path)
-    path = root / MODELS["pose_landmark_full"].relpath
+    path = root / MODELS["pose_landmark_full"].filename
     assert model_path("pose_landmark_full", root=root) == path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -273,9 +232,13 @@ def test_unloadable_model_is_a_model_error(tmp_path):
 
 def test_factory_builds_each_backend_and_refuses_bad_choices(tmp_path):
     assert isinstance(make_backend("litert", threads=2), LiteRTPoseBackend)
-    mp_backend = make_backend("mediapipe", static_image_mode=True)
-    assert isinstance(mp_backend, MediaPipePoseBackend)
-    mp_backend.close()
+    if HAS_MEDIAPIPE:
+        mp_backend = make_backend("mediapipe", static_image_mode=True)
+        assert isinstance(mp_backend, MediaPipePoseBackend)
+        mp_backend.close()
+    else:  # the base install: the backend says which extra brings it
+        with pytest.raises(MissingExtra, match=r"breathe\[mediapipe\]"):
+            make_backend("mediapipe", static_image_mode=True)
     with pytest.raises(BadInput, match="unknown landmark backend 'openpose'"):
         make_backend("openpose")
     with pytest.raises(BadInput, match="variant"):

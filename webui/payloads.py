@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, TypeVar
 
-from eth_utils import is_checksum_address, to_checksum_address
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from device.pacing.patterns import PHASE_NAMES, RESOLUTION_S, Pattern, describe_errors
 from device.session.engine import MAX_MINUTES
+from webui.eip55 import is_checksum_address, to_checksum_address
 from webui.security import PASSWORD_MAX
 
 MIN_MINUTES = 0.5  # as ``breathe session start``: a shorter session says nothing about the breath

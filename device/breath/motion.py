@@ -13,6 +13,7 @@ so amplitude does not depend on how far the person sits. Up (inhale) is positive
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -206,4 +207,4 @@ def _weighted_stats(patch: np.ndarray, weights: np.ndarray) -> tuple[float, floa
     total = float(np.sum(weights)) or 1.0
     mean = float(np.sum(weights * patch)) / total
     var = float(np.sum(weights * (patch - mean) ** 2)) / total
-    return mean, max(np.sqrt(var), 1e-3)
+    return mean, max(math.sqrt(var), 1e-3)  # Python floats keep float32 patches float32

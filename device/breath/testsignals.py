@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
 
 @dataclass(frozen=True)
@@ -174,6 +173,8 @@ def render(
             rate[j] = s.rate_bpm
     jitter = rng.standard_normal(n)
     if noise_hz:
+        from scipy import signal  # a dev dependency: only tests and benchmarks make these signals
+
         jitter = signal.sosfilt(signal.butter(1, noise_hz, fs=fps, output="sos"), jitter)
         jitter /= jitter.std()
     x = clean + noise * jitter

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.special import expit
 
 from device.errors import SourceError
 from device.vision.geometry import crop, crop_matrix, to_range
@@ -34,8 +33,10 @@ def find_person(image_bgr: np.ndarray, what: str = "photo") -> tuple[np.ndarray,
     size_h, size_w = runner.input_shape[1:3]
     logits = runner.run(to_range(crop(rgb, roi, size_w, size_h), 0.0, 1.0))[seg_index][0, :, :, 0]
     h, w = image_bgr.shape[:2]
+    with np.errstate(over="ignore"):  # exp(-logit) overflows to inf for confident background: 0
+        probability = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     mask = cv2.warpAffine(
-        expit(logits).astype(np.float32),
+        probability,
         crop_matrix(roi, size_w, size_h),
         (w, h),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,

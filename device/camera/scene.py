@@ -1,6 +1,6 @@
 """The synthetic scene: a real photo of a person, cut out and warped by a breathing motion.
 
-A photo shipped by an installed package is split once into a background plate (the person
+A photo shipped with the package is split once into a background plate (the person
 filled in from the surroundings) and a person sprite (colour + alpha from the pose landmark
 model's segmentation, padded so the body continues below and beside the photo). Each frame
 moves the sprite with a smooth displacement field made of a few physically placed components
@@ -11,11 +11,10 @@ upsampled, so a frame costs one ``cv2.remap`` and one blend.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -46,30 +45,22 @@ class Photo:
         return float(rows[0]) if rows.size else 0.0
 
 
-# Where installed packages ship the photos, found without importing them: importing
-# skimage.data or matplotlib would cost the live demo ~30 MB of resident memory for one file.
-_PHOTO_FILES = {
-    "astronaut": ("skimage", "data/astronaut.png", "scikit-image"),
-    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "matplotlib"),
-}
+# The photos ship with the package (device/camera/photos/, public domain, see README.md there),
+# stored as PNG with exactly the pixels their original files decode to.
+_PHOTO_DIR = Path(__file__).with_name("photos")
 
 
 def _read_photo(name: str) -> np.ndarray:
-    if name not in _PHOTO_FILES:
+    if name not in PHOTOS:
         raise SourceError(f"demo person: unknown photo {name!r}; allowed: {', '.join(PHOTOS)}")
-    package, relpath, dist = _PHOTO_FILES[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceError(f"demo person: the {name} photo comes with {dist}; install it")
-    path = os.path.join(next(iter(spec.submodule_search_locations)), relpath)
-    from PIL import Image  # not cv2: its libpng prints a colour-profile warning for astronaut
-
-    try:
-        with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB"))
-    except OSError as exc:
-        raise SourceError(f"demo person: cannot read {path} ({exc}); reinstall {dist}") from exc
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    path = _PHOTO_DIR / f"{name}.png"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(
+            f"demo person: cannot read {path}; the installed package is incomplete, reinstall "
+            "breathe (pip install --force-reinstall .)"
+        )
+    return image
 
 
 @lru_cache(maxsize=4)

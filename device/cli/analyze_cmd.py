@@ -10,6 +10,7 @@ import click
 
 from device.breath.analyze import analyze_source, human_summary, open_video, plot_analysis
 from device.breath.pipeline import BreathPipeline
+from device.errors import require_extra
 
 
 @click.command("analyze")
@@ -31,6 +32,8 @@ def analyze(ctx: click.Context, video: Path, json_out: Path | None, plot_out: Pa
     from device.cli.context import settings as load_settings
     from device.vision.factory import backend_from_settings
 
+    if plot_out is not None:
+        require_extra("matplotlib", "plot", "--plot")
     settings = load_settings(ctx)
     if backend is not None:
         settings = settings.model_copy(update={"vision": settings.vision.model_copy(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from device.errors import BadInput, SourceError
+from device.errors import BadInput, SourceError, require_extra
 from device.vision.litert_backend import check_image
 from device.vision.types import LandmarkBackend, Landmarks
 
@@ -35,6 +35,8 @@ class MediaPipePoseBackend(LandmarkBackend):
                 f"model_complexity={model_complexity} is not available offline: mediapipe "
                 "0.10.18 bundles only the full pose model (model_complexity=1)"
             )
+        require_extra("mediapipe", "mediapipe", "the mediapipe landmark backend "
+                      "([vision] backend = \"mediapipe\"; Python 3.11 only)")
         try:
             from mediapipe.python.solutions import pose as mp_pose
         except ImportError as exc:

@@ -1,15 +1,15 @@
-"""Locate MediaPipe's bundled ``.tflite`` models and check them against known sha256 digests.
+"""Locate the MediaPipe ``.tflite`` models shipped in ``device/vision/tflite/`` and check them
+against known sha256 digests.
 
 The LiteRT backend runs these files directly, so a silently different file (another mediapipe
 release, a truncated copy, a corrupted SD card) would give wrong landmarks with no error. The
-digests below were recorded from the mediapipe 0.10.18 wheel (identical in 0.10.21 and on
-aarch64, see FACTS.md).
+files and digests are those of the mediapipe 0.10.18 wheel (identical in 0.10.21 and on
+aarch64, see FACTS.md); they are Apache-2.0 (``tflite/LICENSE``, ``tflite/README.md``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +22,10 @@ class ModelError(SourceError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One bundled model: where it lives inside the mediapipe package and its digest."""
+    """One shipped model: its file name in ``tflite/`` and its digest."""
 
     name: str
-    relpath: str
+    filename: str
     sha256: str
 
 
@@ -34,22 +34,22 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             "pose_detection",
-            "modules/pose_detection/pose_detection.tflite",
+            "pose_detection.tflite",
             "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
         ),
         ModelSpec(
             "pose_landmark_full",
-            "modules/pose_landmark/pose_landmark_full.tflite",
+            "pose_landmark_full.tflite",
             "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
         ),
         ModelSpec(
             "face_detection_short_range",
-            "modules/face_detection/face_detection_short_range.tflite",
+            "face_detection_short_range.tflite",
             "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
         ),
         ModelSpec(
             "face_landmark",
-            "modules/face_landmark/face_landmark.tflite",
+            "face_landmark.tflite",
             "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
         ),
     )
@@ -59,15 +59,7 @@ MODELS: dict[str, ModelSpec] = {
 _verified: dict[tuple[str, int, int], str] = {}
 
 
-def mediapipe_dir() -> Path:
-    """The installed mediapipe package directory, found without importing mediapipe."""
-    spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the mediapipe package is not installed, so its bundled .tflite models cannot be "
-            "found; install mediapipe==0.10.18 (see pyproject.toml)"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
+MODEL_DIR = Path(__file__).with_name("tflite")
 
 
 def sha256_file(path: Path) -> str:
@@ -94,16 +86,17 @@ def verify_file(path: Path, expected_sha256: str) -> Path:
     if actual != expected_sha256:
         raise ModelError(
             f"model file {path} has sha256 {actual}, expected {expected_sha256}: the file is "
-            "corrupted or from another mediapipe release; reinstall mediapipe==0.10.18"
+            "corrupted or not the model Breathe ships; reinstall breathe "
+            "(pip install --force-reinstall .; scripts/install-pi does it)"
         )
     _verified[key] = actual
     return path
 
 
 def model_path(name: str, root: Path | None = None) -> Path:
-    """Path of the bundled model ``name``, sha256-checked.
+    """Path of the shipped model ``name``, sha256-checked.
 
-    ``root`` replaces the mediapipe package directory (tests point it at a copy).
+    ``root`` replaces ``MODEL_DIR`` (tests point it at a copy).
     """
     try:
         spec = MODELS[name]
@@ -111,11 +104,11 @@ def model_path(name: str, root: Path | None = None) -> Path:
         raise ModelError(
             f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}"
         ) from None
-    base = root if root is not None else mediapipe_dir()
-    path = base / spec.relpath
+    base = root if root is not None else MODEL_DIR
+    path = base / spec.filename
     if not path.is_file():
         raise ModelError(
-            f"model {name!r} not found at {path}; mediapipe releases after 0.10.21 no longer "
-            "bundle it, install mediapipe==0.10.18"
+            f"model {name!r} not found at {path}: the installed package is incomplete; "
+            "reinstall breathe (pip install --force-reinstall .; scripts/install-pi does it)"
         )
     return verify_file(path, spec.sha256)
