@@ -242,6 +242,28 @@ def test_written_video_reads_back_with_its_fps_frames_and_timestamps(tmp_path, f
     assert np.abs(frames[0].image.astype(int) - first).mean() < 6  # codec loss only
 
 
+def test_a_file_standing_in_for_the_camera_plays_at_its_own_rate_and_loops(tmp_path):
+    spec = ScenarioSpec(name="loop", duration=1, fps=10, width=160, height=120)
+    write_video(spec, tmp_path / "v.mp4")
+    clock = FakeClock()
+    source = VideoFileSource(tmp_path / "v.mp4", clock=clock, realtime=True, loop=True)
+    frames, seen_at = [], []
+    for frame in source.frames():
+        frames.append(frame)
+        seen_at.append(clock.now())
+        if len(frames) == 25:
+            break
+    source.close()
+    times = np.array([f.t for f in frames])
+    # 2.5 plays of a 10-frame file, one frame period apart throughout, delivered on time
+    assert np.allclose(times, np.arange(25) / 10, atol=1e-3)
+    assert np.allclose(seen_at, times, atol=1e-3)
+    assert source.loops == 2 and source.stats.dropped == 0
+    assert np.array_equal(frames[10].image, frames[0].image)
+    assert np.array_equal(frames[23].image, frames[3].image)
+    assert not np.array_equal(frames[3].image, frames[0].image)
+
+
 def test_file_source_gives_lores_frames(tmp_path):
     spec = ScenarioSpec(name="lores", duration=1, fps=10, width=320, height=240)
     write_video(spec, tmp_path / "v.mp4")

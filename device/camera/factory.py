@@ -41,9 +41,10 @@ def parse_spec(spec: str) -> tuple[str, int | str | None]:
 def open_source(spec: str, width: int, height: int, fps: float,
                 lores: tuple[int, int] | None = None,
                 demo_pattern: Sequence[float] | None = None, *,
-                clock: Clock | None = None, realtime: bool = False,
+                clock: Clock | None = None, realtime: bool = False, loop: bool = False,
                 seed: int = 0) -> FrameSource:
-    """Open the source ``spec`` names. ``realtime`` paces files at their own fps."""
+    """Open the source ``spec`` names. ``realtime`` paces files at their own fps; ``loop``
+    plays them again from the start at their end (a file standing in for a live camera)."""
     kind, arg = parse_spec(spec)
     if kind == "auto":
         return _auto(width, height, fps, lores, demo_pattern, clock, seed)
@@ -58,7 +59,8 @@ def open_source(spec: str, width: int, height: int, fps: float,
     if kind == "file":
         from device.camera.opencv_source import VideoFileSource
 
-        return VideoFileSource(str(arg), lores=lores, clock=clock, realtime=realtime)
+        return VideoFileSource(str(arg), lores=lores, clock=clock, realtime=realtime,
+                               loop=loop)
     return _demo(width, height, fps, lores, demo_pattern, clock, seed)
 
 

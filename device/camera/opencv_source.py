@@ -2,7 +2,8 @@
 
 Files keep their own size, fps and frame times (``CAP_PROP_POS_MSEC`` while it is sane, else
 the previous time plus one frame period) and are read as fast as the consumer takes them
-unless ``realtime`` is set. A file that is missing, unreadable, empty or not a video raises
+unless ``realtime`` is set; ``loop`` starts them again at the end, times still rising (the
+appliance replaying a recording as its camera). A file that is missing, unreadable, empty or not a video raises
 ``VideoFileError`` — a ``SourceError`` that is also ``BadInput``, so the CLI exits 2.
 """
 
@@ -40,12 +41,14 @@ class VideoFileSource:
     """Frames of a video file with the file's own timing."""
 
     def __init__(self, path: str | os.PathLike, *, lores: tuple[int, int] | None = None,
-                 clock: Clock | None = None, realtime: bool = False):
+                 clock: Clock | None = None, realtime: bool = False, loop: bool = False):
         self.path = Path(path)
         self.name = f"file:{self.path}"
         self.lores = lores
         self.clock = clock or MonotonicClock()
         self.realtime = realtime
+        self.loop = loop
+        self.loops = 0  # how many times the file started again
         self._check_file()
         self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
@@ -83,10 +86,10 @@ class VideoFileSource:
     def frames(self) -> Iterator[Frame]:
         fps = self.stats.fps
         start = self.clock.now()
-        index, last_t = 0, None
+        index, last_t, offset = 0, None, 0.0
         image, ms = self._first
         while not self._closed:
-            t = ms / 1000.0 if math.isfinite(ms) and ms >= 0 else -1.0
+            t = offset + ms / 1000.0 if math.isfinite(ms) and ms >= 0 else -1.0
             if last_t is not None:
                 if t <= last_t:  # not sane: step one frame period
                     t = last_t + 1.0 / fps
@@ -101,8 +104,20 @@ class VideoFileSource:
             last_t, index = t, index + 1
             ok, image = self._cap.read()
             if not ok or image is None:
-                return
+                if not self.loop or not self._rewind():
+                    return
+                offset = last_t + 1.0 / fps  # the first frame again, one period later
+                image, ms = self._first[0], 0.0
+                continue
             ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+
+    def _rewind(self) -> bool:
+        """Back to the second frame (the first is kept); False if the file cannot be re-read."""
+        if self._closed or not self._cap.set(cv2.CAP_PROP_POS_FRAMES, 1):
+            return False
+        self.loops += 1
+        log.debug("%s: end of file, playing it again (loop %d)", self.name, self.loops)
+        return True
 
     def close(self) -> None:
         self._closed = True

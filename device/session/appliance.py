@@ -108,7 +108,7 @@ def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[
     phases = tuple(seconds for _, seconds in pattern.phases) if pattern else None
     try:
         source = open_source(spec, width=cam.width, height=cam.height, fps=cam.fps,
-                             demo_pattern=phases)
+                             demo_pattern=phases, realtime=True, loop=True)
         backend = backend_from_settings(settings.vision)
     except Exception as exc:  # noqa: BLE001 - pacing goes on without a camera, and says why
         log.warning("camera unavailable, pacing only: %s", exc)
@@ -124,7 +124,7 @@ def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[
     def reopen() -> tuple[Any, BreathPipeline]:
         """A frozen or failed camera is closed and opened again (LiveBreath backs off)."""
         fresh = open_source(spec, width=cam.width, height=cam.height, fps=cam.fps,
-                            demo_pattern=phases)
+                            demo_pattern=phases, realtime=True, loop=True)
         return fresh, BreathPipeline.from_settings(settings, fresh.stats.fps or cam.fps, backend)
 
     return LiveBreath(source, pipeline, reopen=reopen).start()
