@@ -3,8 +3,9 @@
 Files keep their own size, fps and frame times (``CAP_PROP_POS_MSEC`` while it is sane, else
 the previous time plus one frame period) and are read as fast as the consumer takes them
 unless ``realtime`` is set; ``loop`` starts them again at the end, times still rising (the
-appliance replaying a recording as its camera). A file that is missing, unreadable, empty or not a video raises
-``VideoFileError`` — a ``SourceError`` that is also ``BadInput``, so the CLI exits 2.
+appliance replaying a recording as its camera). A file that is missing, unreadable, empty
+or not a video raises ``VideoFileError`` — a ``SourceError`` that is also ``BadInput``, so
+the CLI exits 2.
 """
 
 from __future__ import annotations

@@ -1,0 +1,183 @@
+"""The appliance as a new user gets it: ``pip install .`` with no extras, in a fresh venv on the
+newest supported Python (3.13 where it exists, as on Raspberry Pi OS Trixie), then the README's
+``breathe run --demo`` claimed and used over HTTP like a phone would.
+
+The dev venv the other tests run in has every extra; this one has none, so a module that
+imports a dev-only package, a model file left out of the package or a demo photo that comes
+from scikit-image shows up here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+# what the base install must not carry (issue 12): the appliance imports none of them
+HEAVY = ("mediapipe", "jax", "jaxlib", "scipy", "scikit-image", "matplotlib", "pillow",
+         "opencv-contrib-python", "opencv-python", "web3", "psycopg")
+_CODE = re.compile(r"setup code (\S+)")
+_TOKEN = re.compile(r'name="csrf_token"[^>]* value="([^"]+)"')
+
+pytestmark = pytest.mark.slow
+
+
+def _python() -> str:
+    """The interpreter scripts/setup would choose (3.13 here when pyenv has it)."""
+    found = subprocess.run([str(ROOT / "scripts" / "find-python")], capture_output=True,
+                           text=True, check=False)
+    return found.stdout.strip() if found.returncode == 0 else sys.executable
+
+
+@pytest.fixture(scope="module")
+def base_venv(tmp_path_factory) -> Path:
+    venv = tmp_path_factory.mktemp("base") / "venv"
+    subprocess.run([_python(), "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+           "--disable-pip-version-check"]
+    done = subprocess.run([*pip, str(ROOT)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return venv
+
+
+def _run(venv: Path, code: str) -> str:
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
+                          text=True, timeout=300, cwd=venv.parent)  # not the checkout
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_base_install_has_no_extras_and_imports_every_module(base_venv):
+    listed = json.loads(_run(base_venv, (
+        "import json, importlib.metadata as m;"
+        "print(json.dumps(sorted(d.metadata['Name'].lower() for d in m.distributions())))")))
+    assert "breathe" in listed and "ai-edge-litert" in listed
+    assert [name for name in HEAVY if name in listed] == []
+    failures = json.loads(_run(base_venv, """
+import importlib, json, pkgutil
+import device, webui
+failed = {}
+for package in (device, webui):
+    assert "site-packages" in package.__file__, package.__file__  # the installed copy
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not module.name.endswith("__main__"):
+            try:
+                importlib.import_module(module.name)
+            except Exception as exc:
+                failed[module.name] = repr(exc)
+print(json.dumps(failed))
+"""))
+    assert failures == {}
+    # the models and photos are inside the installed package, checked against their pins
+    _run(base_venv, "from device.vision.models import MODELS, model_path\n"
+                    "[model_path(name) for name in MODELS]\n"
+                    "from device.camera.scene import load_photo\n"
+                    "assert load_photo('grace_hopper').mask.max() > 0.9")
+
+
+def test_a_missing_extra_is_named_with_exit_2(base_venv, tmp_path):
+    from device.camera.synth import ScenarioSpec, write_video
+
+    video = tmp_path / "clip.mp4"
+    write_video(ScenarioSpec(name="clip", duration=2, fps=10, width=320, height=240), video)
+    done = subprocess.run([str(base_venv / "bin" / "breathe"), "analyze", str(video), "--plot",
+                           str(tmp_path / "out.png")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2
+    assert "pip install 'breathe[plot]'" in done.stderr and "--plot" in done.stderr
+    assert done.stderr.count("\n") <= 2, done.stderr  # one line, no traceback
+    assert not (tmp_path / "out.png").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_code(log: Path, proc: subprocess.Popen, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        found = _CODE.search(log.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no setup code in the log:\n{log.read_text()[-3000:]}")
+
+
+def test_run_demo_claims_and_runs_a_one_minute_session_over_http(base_venv, tmp_path):
+    data, log = tmp_path / "data", tmp_path / "run.log"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BREATHE", "GPIOZERO"))}
+    env.update(BREATHE_DATA_DIR=str(data), HOME=str(tmp_path))
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(base_venv / "bin" / "breathe"), "run", "--demo", "--port",
+                                 str(port)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    web = requests.Session()
+    health: list[int] = []
+
+    def check_health() -> dict:
+        answer = web.get(f"{base}/api/health", timeout=10)
+        health.append(answer.status_code)
+        return answer.json()
+
+    try:
+        code = _wait_for_code(log, proc, 120)
+        page = web.get(f"{base}/claim", timeout=10)
+        token = _TOKEN.search(page.text).group(1)
+        claimed = web.post(f"{base}/claim", data={
+            "csrf_token": token, "code": code, "display_name": "Ada",
+            "password": "correct horse battery", "confirm": "correct horse battery"},
+            allow_redirects=False, timeout=30)
+        assert claimed.status_code == 302, claimed.text[-2000:]
+        csrf = web.get(f"{base}/api/csrf", timeout=10).json()["csrf_token"]
+        started = web.post(f"{base}/api/session", json={"pattern_id": "box", "minutes": 1},
+                           headers={"X-CSRFToken": csrf}, timeout=30)
+        assert started.status_code == 201, started.text
+        rates = []
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            check_health()
+            state = web.get(f"{base}/api/session", timeout=10).json()
+            if state["status"] not in ("running", "paused"):
+                break
+            rates.append(state["rate"])
+            time.sleep(1.0)
+        else:
+            raise AssertionError("the one-minute session did not end")
+        assert state["status"] == "completed"
+        assert health and set(health) == {200}
+        assert check_health()["status"] in ("ok", "degraded")
+        assert any(r is not None for r in rates), "the demo person's breath was never measured"
+        [item] = web.get(f"{base}/api/sessions", timeout=10).json()["sessions"]
+        assert item["pattern_id"] == "box" and item["status"] == "completed"
+        assert 55 <= item["duration_s"] <= 75
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code_at_exit = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code_at_exit == 0, log.read_text()[-3000:]
+    assert "Traceback" not in log.read_text()
+    db = sqlite3.connect(data / "breathe.db")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    finally:
+        db.close()
