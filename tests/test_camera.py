@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import cv2
@@ -376,11 +375,12 @@ def test_picamera2_missing_gives_an_install_hint():
 
 
 @pytest.mark.skipif(Path("/dev/video0").exists(), reason="a real camera is attached")
-def test_auto_falls_back_to_the_demo_and_says_so(caplog):
-    with caplog.at_level(logging.INFO, logger="device.camera.factory"):
-        source = open_source("auto", 160, 120, 10, clock=FakeClock())
-    assert isinstance(source, DemoSource)
-    assert "auto -> demo" in caplog.text and "picamera2" in caplog.text
+def test_auto_without_a_camera_says_so_and_never_shows_the_demo_person():
+    with pytest.raises(SourceError) as err:
+        open_source("auto", 160, 120, 10, clock=FakeClock())
+    message = str(err.value)
+    assert message.startswith("no camera found") and "picamera2" in message
+    assert "USB camera" in message and "--demo" in message
 
 
 def test_lores_yuv420_with_padded_rows_converts_to_bgr():

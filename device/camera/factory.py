@@ -2,7 +2,8 @@
 
 Specs: ``auto`` | ``picamera2`` | ``opencv:N`` (USB camera index) | ``file:PATH`` | ``demo``.
 ``auto`` takes the Pi camera when picamera2 imports and sees a camera, else USB camera 0 when
-it opens and delivers a frame, else the demo person — and logs which one it took and why.
+it opens and delivers a frame, else none (SourceError saying what was tried: the appliance then
+paces without measuring). The demo person is only ever taken when asked for.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def open_source(spec: str, width: int, height: int, fps: float,
     plays them again from the start at their end (a file standing in for a live camera)."""
     kind, arg = parse_spec(spec)
     if kind == "auto":
-        return _auto(width, height, fps, lores, demo_pattern, clock, seed)
+        return _auto(width, height, fps, lores, clock)
     if kind == "picamera2":
         from device.camera.picamera2_source import Picamera2Source
 
@@ -70,7 +71,8 @@ def _demo(width, height, fps, lores, pattern, clock, seed) -> FrameSource:
     return DemoSource(width, height, fps, clock=clock, pattern=pattern, lores=lores, seed=seed)
 
 
-def _auto(width, height, fps, lores, pattern, clock, seed) -> FrameSource:
+def _auto(width, height, fps, lores, clock) -> FrameSource:
+    """The Pi camera, else USB camera 0; SourceError naming what was tried when neither."""
     reasons = []
     if importlib.util.find_spec("picamera2") is not None:
         from device.camera.picamera2_source import Picamera2Source, camera_count
@@ -94,5 +96,6 @@ def _auto(width, height, fps, lores, pattern, clock, seed) -> FrameSource:
         return source
     except SourceError as exc:
         reasons.append(f"no USB camera at index 0 ({exc})")
-    log.warning("camera source auto -> demo, the synthetic person (%s)", "; ".join(reasons))
-    return _demo(width, height, fps, lores, pattern, clock, seed)
+    # never the demo person: a device must not show a synthetic breath as the user's own
+    raise SourceError(f"no camera found ({'; '.join(reasons)}); connect a Pi camera module or "
+                      "a USB camera, or run with --demo to see the synthetic person")

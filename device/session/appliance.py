@@ -115,8 +115,8 @@ def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[
         notes.append(f"camera: unavailable ({exc}); pacing only, no measurement")
         return None
     if source.name == "demo":
-        why = "asked for with --demo" if demo else f"no Pi or USB camera found ({spec})"
-        notes.append(f"camera: the demo person, a synthetic breathing person ({why})")
+        notes.append("camera: the demo person, a synthetic breathing person (--demo or "
+                     "camera.source = \"demo\")")
     else:
         notes.append(f"camera: {source.name}")
     pipeline = BreathPipeline.from_settings(settings, source.stats.fps or cam.fps, backend)
