@@ -29,8 +29,10 @@ PI_CONFIG = "dtparam=audio=on\n[pi4]\narm_boost=1\n[all]\n"
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
 
-def install(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
+def install(*args: str, check: bool = True, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **(env or {})})
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -66,7 +68,7 @@ def test_dry_run_prints_every_step_and_writes_nothing(prefix):
     assert snapshot(prefix) == before
     for expected in [
         "apt-get install -y --no-install-recommends python3 python3-venv python3-pip "
-        "ca-certificates libgl1 libglib2.0-0",
+        "ca-certificates\n",
         "python3-picamera2 python3-lgpio (each when the Raspberry Pi archive has it)",
         "useradd --system --user-group --home-dir /var/lib/breathe",
         "usermod --append --groups gpio,video breathe",
@@ -220,3 +222,52 @@ def test_https_makes_a_certificate_and_the_settings_use_it(prefix):
     install("--root", str(plain))
     assert tomllib.loads((plain / "etc/breathe/device.toml").read_text())["web"][
         "tls_cert"] == ""  # without --https: plain http, as before
+
+
+def _os_release(tmp_path: Path, codename: str) -> dict[str, str]:
+    path = tmp_path / f"os-release-{codename}"
+    path.write_text(f'PRETTY_NAME="Debian ({codename})"\nID=debian\nVERSION_CODENAME={codename}\n')
+    return {"OS_RELEASE": str(path)}
+
+
+def _python_on_path(tmp_path: Path, version: str) -> dict[str, str] | None:
+    """PATH whose python3 is a real Python ``version`` (from pyenv), or None if there is none."""
+    found = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+                   .glob(f"versions/{version}*/bin/python{version}"))
+    if not found:
+        return None
+    bin_dir = tmp_path / f"py{version}"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(found[-1])
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize("codename", ["bullseye", "buster", "sid-unknown"])
+def test_an_unsupported_os_is_refused_in_one_line_with_exit_2(tmp_path, codename):
+    result = install("--dry-run", check=False, env=_os_release(tmp_path, codename))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"install-pi: {codename} is not supported: Breathe installs on Raspberry Pi OS (or "
+        "Debian) trixie bookworm; flash Raspberry Pi OS Trixie 64-bit")
+    assert "would run" not in result.stdout  # refused before planning anything
+
+
+def test_an_unsupported_python_is_refused_in_one_line_with_exit_2(tmp_path):
+    path = _python_on_path(tmp_path, "3.10")
+    if path is None:
+        pytest.skip("no Python 3.10 in pyenv to stand for an old system python3")
+    result = install("--dry-run", check=False, env={**_os_release(tmp_path, "trixie"), **path})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("install-pi: the system's python3 is 3.10; Breathe "
+                                            "needs one of 3.13 3.12 3.11")
+
+
+@pytest.mark.parametrize(("codename", "version"), [("trixie", "3.13"), ("bookworm", "3.11")])
+def test_trixie_and_bookworm_with_their_python_pass_the_checks(tmp_path, codename, version):
+    path = _python_on_path(tmp_path, version)
+    if path is None:
+        pytest.skip(f"no Python {version} in pyenv")
+    result = install("--dry-run", env={**_os_release(tmp_path, codename), **path})
+    assert f"system: {codename} on" in result.stdout
+    assert f"python3: {version}" in result.stdout
+    assert "dry run: nothing was changed" in result.stdout
