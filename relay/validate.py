@@ -7,8 +7,8 @@ the topic names a device and a subtopic the relay consumes; the payload passes
 device id in the payload equals the one in the topic; and a catalog listing carries no markup
 and its true content hash (:func:`relay.catalog.recheck`).
 
-The third leg, topic == the sender's broker username, is the broker's job: the ACL in
-firmware_config/mosquitto/breathe.acl lets a device publish only under ``breathe/v1/%u/``, and
+The third leg, topic == the sender's broker username, is the broker's job: the broker accounts
+of relay/accounts.py let a device publish only under its own subtree, and
 MQTT does not tell a subscriber who published. So topic == payload is the check left to make,
 and together they give payload == topic == username.
 """
