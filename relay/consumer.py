@@ -230,6 +230,16 @@ class Consumer:
 
     def _after_commit(self, batch: list[_Item], valid: list[Inbound], outcomes: list,
                       rejected: list[Rejection]) -> None:
+        for rejection in rejected:
+            self.counts["rejected"] += 1
+            self.counts[f"rejected.{rejection.reason}"] += 1
+            if self._limiter.allow(rejection.reason):
+                log.warning("relay: %s", rejection.log_line())
+            if rejection.message_id and rejection.kind in ACKED and rejection.device_id:
+                # refused for good: tell the device, so it stops re-sending this message
+                self._publish(rejection.device_id, protocol.ACK, Ack(
+                    id=rejection.message_id, ok=False,
+                    error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
         for item, outcome in zip(valid, outcomes, strict=True):
             self.counts[item.kind] += 1
             if outcome is None:
@@ -247,16 +257,6 @@ class Consumer:
                     self.on_mint(item.device_id, item.message.id)
                 elif outcome.mint is not None:  # asked again, or refused at once
                     self.on_mint_duplicate(outcome.mint)
-        for rejection in rejected:
-            self.counts["rejected"] += 1
-            self.counts[f"rejected.{rejection.reason}"] += 1
-            if self._limiter.allow(rejection.reason):
-                log.warning("relay: %s", rejection.log_line())
-            if rejection.message_id and rejection.kind in ACKED and rejection.device_id:
-                # refused for good: tell the device, so it stops re-sending this message
-                self._publish(rejection.device_id, protocol.ACK, Ack(
-                    id=rejection.message_id, ok=False,
-                    error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
         for item in batch:
             self._puback(item.mid, item.qos, item.generation)
 

@@ -18,11 +18,19 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device.errors import BadInput
 from device.pacing.patterns import Pattern
 from device.session.metrics import SessionMetrics
+from device.sync.wire_checks import (
+    DAY_S,
+    METRIC_RANGES,
+    WireRefused,
+    implausible,
+    metric_values,
+    strict_loads,
+)
 
 SCHEMA = 1
 TOPIC_ROOT = "breathe/v1"
@@ -59,7 +67,9 @@ _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 class ProtocolError(BadInput):
     """A message that is not valid on the wire; ``reason`` sorts it for counting: ``topic``,
-    ``oversized``, ``not_json``, ``schema`` (unsupported version) or ``invalid`` (fields)."""
+    ``oversized``, ``not_json``, ``too_deep``, ``duplicate_key``, ``non_finite`` (NaN,
+    Infinity, 1e999), ``schema`` (unsupported version), ``invalid`` (fields) or
+    ``implausible`` (outside physical ranges)."""
 
     def __init__(self, message: str, reason: str = "invalid") -> None:
         super().__init__(message)
@@ -113,6 +123,18 @@ class SessionMessage(DeviceMessage):
     duration_s: float = Field(ge=0, le=4 * 3600)
     metrics: SessionMetrics
     analytics: bool = False  # the owner allows it in the fleet's anonymous usage counts
+
+    @model_validator(mode="after")
+    def _plausible(self) -> SessionMessage:
+        if self.started > self.ended:
+            raise implausible("ended", "is before started")
+        if (self.ended - self.started).total_seconds() > DAY_S:
+            raise implausible("ended", "is more than 24 h after started")
+        for path, value in metric_values(self.metrics):
+            low, high = METRIC_RANGES[path.rpartition(".")[2]]
+            if not low <= value <= high:
+                raise implausible(f"metrics.{path}", f"is outside {low:g}..{high:g}")
+        return self
 
 
 class MintRequest(DeviceMessage):
@@ -321,9 +343,11 @@ def decode(model: type[M], payload: bytes | str, *, where: str = "message") -> M
         raise ProtocolError(f"{where}: payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} "
                             "allowed", "oversized")
     try:
-        data = json.loads(payload)
+        data = strict_loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"{where}: not UTF-8 JSON ({exc})", "not_json") from None
+    except WireRefused as exc:
+        raise ProtocolError(f"{where}: {exc}", exc.reason) from None
     if not isinstance(data, dict):
         raise ProtocolError(f"{where}: expected a JSON object, got {type(data).__name__}",
                             "not_json")
@@ -335,5 +359,6 @@ def decode(model: type[M], payload: bytes | str, *, where: str = "message") -> M
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(message)"
+        reason = "implausible" if first["type"] == "implausible" else "invalid"
         raise ProtocolError(f"{where}: {field}: {first['msg']} ({exc.error_count()} problem(s) "
-                            f"in {model.__name__})") from None
+                            f"in {model.__name__})", reason) from None
