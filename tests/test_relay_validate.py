@@ -244,3 +244,18 @@ def test_anything_over_the_size_cap_is_refused_before_parsing(kind, extra):
     payload["pad"] = "x" * (protocol.MAX_PAYLOAD_BYTES + extra)
     result = _assert_safe(_topic(kind), json.dumps(payload).encode())
     assert isinstance(result, Rejection) and result.reason == "oversized"
+
+
+@pytest.mark.parametrize("limit", [1000, 200_000])
+def test_deep_nesting_is_too_deep_whatever_the_interpreters_recursion_limit(limit):
+    """A library may raise the recursion limit; then json reads to the end of b"[" * 60000
+    and fails there instead: still called too_deep, still no traceback."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        result = check(_topic("sessions"), b"[" * 60000)
+    finally:
+        sys.setrecursionlimit(before)
+    assert isinstance(result, Rejection) and result.reason == "too_deep"

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from array import array
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,9 +37,27 @@ def strict_loads(payload: bytes | str) -> Any:
                           parse_constant=_no_constant)
     except RecursionError:
         raise WireRefused("too_deep", f"nested deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError:
+        # b"[" * 60000 is cut short either by the recursion limit or by its end, depending on
+        # the interpreter's limit: call it what it is either way
+        if bracket_depth(payload) > MAX_DEPTH:
+            raise WireRefused("too_deep", f"nested deeper than {MAX_DEPTH} levels") from None
+        raise
     if too_deep(data):
         raise WireRefused("too_deep", f"nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_OTHER = bytes(b for b in range(256) if b not in b"[{]}")
+
+
+def bracket_depth(payload: bytes | str) -> int:
+    """The deepest ``[``/``{`` nesting in (maybe broken) JSON text, strings left out."""
+    raw = payload.encode(errors="replace") if isinstance(payload, str) else payload
+    skeleton = _STRING.sub(b"", raw).translate(_BRACKETS, _OTHER)
+    return max(accumulate(array("b", skeleton)), default=0)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
