@@ -129,9 +129,10 @@ def _message_id(payload: bytes) -> str | None:
 
 def _when(message: Message) -> list[tuple[str, datetime]]:
     """The message's timestamps that the relay's clock can vouch for."""
+    fields = type(message).model_fields
     found = [(name, getattr(message, name)) for name in ("started", "ended", "at")
-             if isinstance(getattr(message, name, None), datetime)]
-    day = getattr(message, "day", None)
+             if name in fields and getattr(message, name) is not None]
+    day = getattr(message, "day", None) if "day" in fields else None
     if isinstance(day, date):
         found.append(("day", datetime.combine(day, time(12), UTC)))
     return found

@@ -25,10 +25,9 @@ from device.pacing.patterns import Pattern
 from device.session.metrics import SessionMetrics
 from device.sync.wire_checks import (
     DAY_S,
-    METRIC_RANGES,
     WireRefused,
     implausible,
-    metric_values,
+    out_of_range,
     strict_loads,
 )
 
@@ -94,9 +93,9 @@ def split_topic(name: str) -> tuple[str, str]:
 
 
 class Message(BaseModel):
-    """Every message: a schema version and an id, nothing unknown."""
+    """Every message: a schema version and an id, nothing unknown, no NaN or infinity."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_: Literal[1] = Field(SCHEMA, alias="schema")
     id: str = Field(pattern=MESSAGE_ID_PATTERN)
@@ -130,10 +129,10 @@ class SessionMessage(DeviceMessage):
             raise implausible("ended", "is before started")
         if (self.ended - self.started).total_seconds() > DAY_S:
             raise implausible("ended", "is more than 24 h after started")
-        for path, value in metric_values(self.metrics):
-            low, high = METRIC_RANGES[path.rpartition(".")[2]]
-            if not low <= value <= high:
-                raise implausible(f"metrics.{path}", f"is outside {low:g}..{high:g}")
+        wrong = out_of_range(self.metrics)
+        if wrong is not None:
+            path, (low, high) = wrong
+            raise implausible(f"metrics.{path}", f"is outside {low:g}..{high:g}")
         return self
 
 
@@ -359,6 +358,7 @@ def decode(model: type[M], payload: bytes | str, *, where: str = "message") -> M
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(message)"
-        reason = "implausible" if first["type"] == "implausible" else "invalid"
+        reason = {"implausible": "implausible", "finite_number": "non_finite"}.get(
+            first["type"], "invalid")
         raise ProtocolError(f"{where}: {field}: {first['msg']} ({exc.error_count()} problem(s) "
                             f"in {model.__name__})", reason) from None
