@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - pytest fixtures are imported from relay_support by name
-"""The relay against a real mosquitto (TLS, passwords, the shipped ACL): sessions stored once
+"""The relay against a real mosquitto (TLS, the shipped broker accounts): sessions stored once
 and acked after the commit, duplicates and replays, hostile messages refused while the relay
 keeps running, the fleet registry, desired/reported config and a command with its reply —
 the last three through the ``breathe relay`` CLI an operator uses."""

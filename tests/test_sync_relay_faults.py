@@ -22,6 +22,7 @@ from test_sync_support import config_toml, device_settings, queue_sessions, wait
 from device.config import load_config
 from device.sync import protocol
 from relay.fleetsim import RelayProcess, SimDevice, session_message
+from relay.registry import set_config
 from relay.service import RelayService
 
 
@@ -116,6 +117,34 @@ def test_a_device_account_can_neither_take_ids_nor_join_the_relays_group(broker,
     assert sorted(stored_ids(Path(relay_settings.store_url))) == sorted(ids)
     assert not [r for r in caplog.records if "disconnected" in r.getMessage()]
     assert kitchen.sender.acked == 300
+
+
+def test_a_desired_config_lost_in_a_broker_crash_still_reaches_the_device(broker, tmp_path):
+    relay_settings = load_config(write_relay_config(broker, tmp_path)).relay
+    relay = RelayService(relay_settings, instance="c1").start()
+    assert relay.consumer.subscribed.wait(10)
+    settings = device_settings(broker, tmp_path)
+    db_path = tmp_path / "breathe.db"
+    device = quick_client(settings, db_path).start()
+    try:
+        wait_until(lambda: device.state == "connected", what="the device connected")
+        device.stop()  # offline; the operator changes its config meanwhile
+        desired, _ = set_config(relay_settings, relay.store, "kitchen",
+                                {"pacing.haptic_strength": 0.4})
+        broker.kill()  # before its next autosave: the retained desired config is gone
+        broker.start()
+        device = quick_client(settings, db_path).start()
+
+        def reported_id():
+            row = relay.store.device("kitchen")
+            return row and row.reported and json.loads(row.reported).get("desired_id")
+
+        wait_until(lambda: reported_id() == desired.id, timeout=30,
+                   what="the device to apply and report the desired config")
+    finally:
+        device.stop()
+        relay.stop()
+    assert device.settings.pacing.haptic_strength == 0.4
 
 
 # --- a thousand hostile payloads through the broker to the relay ------------------------------
