@@ -8,6 +8,14 @@ Topics live under ``breathe/v1/<device_id>/`` (see ``../shared/DESIGN.md``): the
 ``status`` (retained, LWT ``offline``), ``telemetry`` (QoS 0), ``sessions``, ``mint/request``,
 ``config/reported`` and command replies; the relay publishes ``ack``, ``mint/result``,
 ``config/desired`` (retained) and ``cmd/<name>``.
+
+Delivery end to end, both ways: what a device sends waits in its outbox until the relay's
+``ack``; a ``mint/result`` lost on the way back (a broker crash, a relay gone between
+recording and publishing) is asked for again — the device re-publishes the same
+``mint/request`` while it is acked but unanswered, and the relay answers a request it already
+has with its stored result (device/sync/mint_followup.py); a ``config/desired`` whose retained
+copy is gone is published again by the relay when the device comes online or reports another
+``desired_id``. No new topic or message: older relays and devices interoperate.
 """
 
 from __future__ import annotations
