@@ -11,6 +11,7 @@ idempotent by message id, so every re-delivery ends as ``duplicate=True``.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -25,7 +26,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from device.config import RelaySettings
 from device.sync import protocol
-from device.sync.protocol import Ack, Message
+from device.sync.protocol import Ack, ConfigDesired, Message
 from relay.catalog_query import Query, QueryResponder
 from relay.mqtt import connect_properties, guarded, make_client, publish_properties
 from relay.store import MintRow, RelayStore, timestamp
@@ -230,6 +231,16 @@ class Consumer:
 
     def _after_commit(self, batch: list[_Item], valid: list[Inbound], outcomes: list,
                       rejected: list[Rejection]) -> None:
+        for rejection in rejected:
+            self.counts["rejected"] += 1
+            self.counts[f"rejected.{rejection.reason}"] += 1
+            if self._limiter.allow(rejection.reason):
+                log.warning("relay: %s", rejection.log_line())
+            if rejection.message_id and rejection.kind in ACKED and rejection.device_id:
+                # refused for good: tell the device, so it stops re-sending this message
+                self._publish(rejection.device_id, protocol.ACK, Ack(
+                    id=rejection.message_id, ok=False,
+                    error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
         for item, outcome in zip(valid, outcomes, strict=True):
             self.counts[item.kind] += 1
             if outcome is None:
@@ -247,18 +258,25 @@ class Consumer:
                     self.on_mint(item.device_id, item.message.id)
                 elif outcome.mint is not None:  # asked again, or refused at once
                     self.on_mint_duplicate(outcome.mint)
-        for rejection in rejected:
-            self.counts["rejected"] += 1
-            self.counts[f"rejected.{rejection.reason}"] += 1
-            if self._limiter.allow(rejection.reason):
-                log.warning("relay: %s", rejection.log_line())
-            if rejection.message_id and rejection.kind in ACKED and rejection.device_id:
-                # refused for good: tell the device, so it stops re-sending this message
-                self._publish(rejection.device_id, protocol.ACK, Ack(
-                    id=rejection.message_id, ok=False,
-                    error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
+        for device_id in {i.device_id for i in valid if i.kind == protocol.CONFIG_REPORTED or (
+                i.kind == protocol.STATUS and getattr(i.message, "state", "") == "online")}:
+            self._desired_again(device_id)
         for item in batch:
             self._puback(item.mid, item.qos, item.generation)
+
+    def _desired_again(self, device_id: str) -> None:
+        """A device came online or reported its config without the desired config it should
+        have: the retained copy may be gone (a broker that crashed before saving it), so the
+        stored one is published again. Same id, so a device that has it changes nothing."""
+        row = self.store.device(device_id)
+        if row is None or not row.desired_id or not row.desired:
+            return
+        reported = json.loads(row.reported) if row.reported else {}
+        if reported.get("desired_id") == row.desired_id:
+            return
+        desired = ConfigDesired(id=row.desired_id, changes=json.loads(row.desired))
+        self.client.publish(protocol.topic(device_id, protocol.CONFIG_DESIRED), desired.encode(),
+                            qos=1, retain=True)
 
     def _puback(self, mid: int, qos: int, generation: int) -> None:
         """The MQTT PUBACK, only on the connection the message came on."""

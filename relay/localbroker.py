@@ -1,8 +1,9 @@
 """A throwaway mosquitto for tests, benchmarks and the one-box fleet demo, configured from
 firmware_config/mosquitto/ (the shipped sample).
 
-The sample's config and ACL are used as written; only what must differ per test run changes:
-the port (a free one), the file paths (a temp dir), ``user root`` when run as root (mosquitto
+The sample's config is used as written, with the accounts and roles of relay/accounts.py; only
+what must differ per test run changes: the port (a free one), the file paths (a temp dir), the
+plugin's path on this architecture, ``user root`` when run as root (mosquitto
 refuses to drop to a user it cannot write as, see FACTS.md) and the persistence directory. So a
 test passing here also proves the sample a fleet operator copies. A real fleet runs its own
 broker with the sample installed as its README says.
@@ -19,14 +20,24 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from relay.accounts import Account, Fleet, LiveAccounts, device_account
+from relay.accounts import relay_account as relay_account_of
 from relay.procs import stop_process
 
 SAMPLES = Path(__file__).resolve().parent.parent / "firmware_config" / "mosquitto"
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 RELAY_USER = "relay"
+ADMIN_USER = "breathe-admin"
+DYNSEC_PLUGIN = next(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"),
+                     Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"))
 
 
 def free_port() -> int:
@@ -64,7 +75,12 @@ def make_certs(directory: Path) -> Certs:
 
 
 class Broker:
-    """mosquitto with the sample's TLS listener, password file and ACL, on a free port."""
+    """mosquitto with the sample's TLS listener and dynamic-security accounts, on a free port.
+
+    ``add_user(name)`` makes a device account (pinned to client id = device id, its own
+    topics only), or, for :data:`RELAY_USER` / ``relay_account=True``, a relay account. Added
+    before the start they go into the plugin's JSON file; while running, through the admin
+    account on ``$CONTROL`` (no restart, as a fleet operator would)."""
 
     def __init__(self, directory: Path, certs: Certs, *, port: int | None = None) -> None:
         self.directory = directory
@@ -73,20 +89,20 @@ class Broker:
         self.host = "localhost"  # the certificate's name
         self.passwords: dict[str, str] = {}
         self.process: subprocess.Popen[bytes] | None = None
-        self.passwd_file = directory / "breathe.passwd"
-        self.acl_file = directory / "breathe.acl"
+        self.dynsec_file = directory / "breathe-dynsec.json"
         self.conf_file = directory / "mosquitto.conf"
         self.log_file = directory / "mosquitto.log"
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "persist").mkdir(exist_ok=True)
-        shutil.copyfile(SAMPLES / "breathe.acl", self.acl_file)
-        self.passwd_file.write_text("")
+        self.fleet = Fleet()
+        self.fleet.add(Account(ADMIN_USER, f"pw-admin-{os.urandom(6).hex()}", "admin"))
+        self.fleet.write(self.dynsec_file)
         self._write_conf()
 
     def _write_conf(self) -> None:
         replace = {
-            "/etc/mosquitto/breathe.passwd": str(self.passwd_file),
-            "/etc/mosquitto/breathe.acl": str(self.acl_file),
+            "/etc/mosquitto/breathe-dynsec.json": str(self.dynsec_file),
+            "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so": str(DYNSEC_PLUGIN),
             "/etc/mosquitto/certs/ca.crt": str(self.certs.ca),
             "/etc/mosquitto/certs/server.crt": str(self.certs.cert),
             "/etc/mosquitto/certs/server.key": str(self.certs.key),
@@ -102,16 +118,41 @@ class Broker:
             text += "user root\n"
         self.conf_file.write_text(text)
 
-    def add_user(self, username: str, password: str | None = None) -> str:
-        """Add a broker account (device id, or ``relay``); takes effect at the next start."""
+    def add_user(self, username: str, password: str | None = None, *,
+                 relay_account: bool = False, client_id: str | None = None) -> str:
+        """Add a broker account: a device (username = device id = its only client id) or a
+        relay (``RELAY_USER`` or ``relay_account``; pinned to ``client_id`` if given)."""
         password = password or f"pw-{username}-{os.urandom(4).hex()}"
-        subprocess.run(["mosquitto_passwd", "-b", str(self.passwd_file), username, password],
-                       check=True, capture_output=True)
+        if relay_account or username == RELAY_USER:
+            account = relay_account_of(username, password, client_id)
+        else:
+            account = device_account(username, password)
+        self.fleet.add(account)
         self.passwords[username] = password
-        if self.process is not None:
-            self.process.send_signal(signal.SIGHUP)  # mosquitto reloads password + ACL files
-            time.sleep(0.2)
+        if self.process is None:
+            self.fleet.write(self.dynsec_file)
+        else:
+            with self.admin() as live:
+                live.add(account)
         return password
+
+    @contextmanager
+    def admin(self) -> Iterator[LiveAccounts]:
+        """The admin account connected, for dynamic-security commands."""
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"admin-{os.urandom(3).hex()}",
+                             protocol=mqtt.MQTTv5)
+        client.username_pw_set(ADMIN_USER, self.fleet_password(ADMIN_USER))
+        client.tls_set(ca_certs=str(self.certs.ca))
+        client.connect(self.host, self.port)
+        client.loop_start()
+        try:
+            yield LiveAccounts(client)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def fleet_password(self, username: str) -> str:
+        return next(a.password for a in self.fleet.accounts if a.username == username)
 
     def password_file_for(self, username: str, directory: Path) -> Path:
         """A one-line password file, as [mqtt] password_file expects."""

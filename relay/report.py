@@ -13,13 +13,18 @@ before it. A session counts on the day it started.
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from device.pacing.patterns import BUILT_INS
+from device.sync import protocol
+from device.sync.protocol import ProtocolError, SessionMessage
 from relay.store import RelayStore, catalog, timestamp
+
+log = logging.getLogger(__name__)
 
 OFFLINE_AFTER_MIN = 15.0  # silent this long (telemetry comes every 30 s by default): offline
 CLOCK_SLACK = timedelta(days=1)  # a device clock ahead of the relay's by up to this is still read
@@ -104,12 +109,27 @@ def consenting_sessions(store: RelayStore, since: int, now: datetime | None = No
     now = now or datetime.now(UTC)
     first, last = window(since, now)
     received_from = timestamp(datetime.combine(first, time(), UTC) - CLOCK_SLACK)
-    sessions = []
+    sessions, stored_before_checks = [], 0
     for device, _id, data in catalog.analytics_sessions(store, since=received_from):
+        if not _sane(data):  # stored by a relay from before today's wire checks
+            stored_before_checks += 1
+            continue
         session = _session(device, data)
         if first <= session.started.date() <= last:
             sessions.append(session)
+    if stored_before_checks:
+        log.warning("relay report: %d stored session(s) fail today's wire checks (NaN, "
+                    "out-of-range values, duplicate keys) and are left out", stored_before_checks)
     return sessions
+
+
+def _sane(data: dict[str, Any]) -> bool:
+    """Whether a stored session passes the checks the relay now makes on arrival."""
+    try:
+        protocol.decode(SessionMessage, json.dumps(data))
+    except (ProtocolError, ValueError):  # ValueError: NaN cannot be written as JSON
+        return False
+    return True
 
 
 def _age_s(iso: str | None, now: datetime) -> float | None:

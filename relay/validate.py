@@ -3,12 +3,14 @@
 Pure (no I/O): a topic and a payload in, an :class:`Inbound` or a :class:`Rejection` out, so
 the property tests can throw thousands of hostile messages at it without a broker. The checks:
 the topic names a device and a subtopic the relay consumes; the payload passes
-``protocol.decode`` (size cap, UTF-8 JSON object, schema version, the pydantic model); the
+``protocol.decode`` (size cap, UTF-8 JSON object without duplicate keys, non-finite numbers or
+deep nesting, schema version, the pydantic model with physical ranges); its timestamps are
+within a sane window of the relay's clock; the
 device id in the payload equals the one in the topic; and a catalog listing carries no markup
 and its true content hash (:func:`relay.catalog.recheck`).
 
-The third leg, topic == the sender's broker username, is the broker's job: the ACL in
-firmware_config/mosquitto/breathe.acl lets a device publish only under ``breathe/v1/%u/``, and
+The third leg, topic == the sender's broker username, is the broker's job: the broker accounts
+of relay/accounts.py let a device publish only under its own subtree, and
 MQTT does not tell a subscriber who published. So topic == payload is the check left to make,
 and together they give payload == topic == username.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from device.sync import protocol
 from device.sync.protocol import (
@@ -38,6 +41,7 @@ from device.sync.protocol import (
     Status,
     Telemetry,
 )
+from device.sync.wire_checks import WireRefused, strict_loads
 from relay.catalog import recheck
 
 REPLY = "reply"
@@ -62,8 +66,12 @@ CATALOG = (protocol.CATALOG_PUBLISH, protocol.CATALOG_UNPUBLISH, protocol.CATALO
 ACKED = (protocol.SESSIONS, protocol.MINT_REQUEST, *CATALOG, protocol.PATTERN_MINT_REQUEST)
 
 # Why a message was refused; the rejected table counts by these.
-REASONS = ("topic", "oversized", "not_json", "schema", "invalid", "spoofed", "markup",
-           "content_hash")
+REASONS = ("topic", "oversized", "not_json", "too_deep", "duplicate_key", "non_finite",
+           "schema", "invalid", "implausible", "spoofed", "markup", "content_hash")
+# timestamps must fall within this window of the relay's clock: a device's clock may be a
+# little ahead, and its outbox may hold sessions from a long time offline, but not from 1970
+PAST = timedelta(days=5 * 366)
+FUTURE = timedelta(days=1)
 _ID_SCAN_LIMIT = 1024 * 1024  # larger payloads are not even parsed to find an id to refuse
 _MESSAGE_ID = re.compile(protocol.MESSAGE_ID_PATTERN)
 _DETAIL_MAX = 240
@@ -110,8 +118,8 @@ def _message_id(payload: bytes) -> str | None:
     if len(payload) > _ID_SCAN_LIMIT:
         return None
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        data = strict_loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, WireRefused):
         return None
     value = data.get("id") if isinstance(data, dict) else None
     if isinstance(value, str) and _MESSAGE_ID.fullmatch(value):
@@ -119,8 +127,31 @@ def _message_id(payload: bytes) -> str | None:
     return None
 
 
-def check(topic: str, payload: bytes) -> Inbound | Rejection:
-    """Validate one message as received on ``topic``; never raises for bad input."""
+def _when(message: Message) -> list[tuple[str, datetime]]:
+    """The message's timestamps that the relay's clock can vouch for."""
+    fields = type(message).model_fields
+    found = [(name, getattr(message, name)) for name in ("started", "ended", "at")
+             if name in fields and getattr(message, name) is not None]
+    day = getattr(message, "day", None) if "day" in fields else None
+    if isinstance(day, date):
+        found.append(("day", datetime.combine(day, time(12), UTC)))
+    return found
+
+
+def out_of_window(message: Message, now: datetime) -> str | None:
+    """Where the message's time is not within PAST..FUTURE of ``now``, or None."""
+    for name, when in _when(message):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if not now - PAST <= when <= now + FUTURE:
+            return (f"{name} is not within {PAST.days} days before and {FUTURE.days} day "
+                    "after the relay's clock")
+    return None
+
+
+def check(topic: str, payload: bytes, now: datetime | None = None) -> Inbound | Rejection:
+    """Validate one message as received on ``topic`` at ``now`` (default: the clock);
+    never raises for bad input."""
     try:
         device_id, subtopic = protocol.split_topic(topic)
     except ProtocolError:
@@ -144,6 +175,10 @@ def check(topic: str, payload: bytes) -> Inbound | Rejection:
     if isinstance(message, DeviceMessage) and message.device_id != device_id:
         return Rejection("spoofed", f"payload device_id {message.device_id!r} is not the "
                          f"topic's {device_id!r}", device_id, kind,
+                         message.id if kind in ACKED else None)
+    late = out_of_window(message, now or datetime.now(UTC))
+    if late is not None:
+        return Rejection("implausible", late, device_id, kind,
                          message.id if kind in ACKED else None)
     refused = recheck(message)
     if refused is not None:

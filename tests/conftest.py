@@ -70,8 +70,8 @@ def mqtt_certs(tmp_path_factory):
 
 @pytest.fixture
 def broker(tmp_path, mqtt_certs):
-    """A real mosquitto from firmware_config/mosquitto/ (TLS, passwords, ACL) on a free port,
-    with a ``relay`` account; add device accounts with ``broker.add_user(device_id)``."""
+    """A real mosquitto from firmware_config/mosquitto/ (TLS, dynamic-security accounts) on a
+    free port, with a ``relay`` account; add device accounts with ``broker.add_user(id)``."""
     from relay.localbroker import RELAY_USER, Broker
 
     b = Broker(tmp_path / "broker", mqtt_certs)

@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - pytest fixtures are imported from chain_support and relay_support by name
-"""The shared pattern catalog through a real mosquitto (TLS, passwords, the shipped ACL) and a
+"""The shared pattern catalog through a real mosquitto (TLS, the shipped broker accounts) and a
 relay running in process, with small simulated devices: publish, browse with filters and
 sorts over MQTT v5 request/response, import, rate, unpublish, retract; markup, a wrong content
 hash, spoofing and a response topic outside the asker's inbox refused; a pattern minted once

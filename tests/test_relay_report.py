@@ -423,3 +423,21 @@ def test_through_mosquitto_and_the_relay_only_consenting_sessions_are_reported(b
     assert [d["device"] for d in report["health"]["rows"]] == ["kitchen"]
     days = Counter(m.started.date().isoformat() for m in sent["kitchen"])
     assert {d["day"]: d["sessions"] for d in report["per_day"] if d["sessions"]} == dict(days)
+
+
+def test_sessions_stored_before_the_wire_checks_are_left_out(store, caplog):
+    """A relay from before the checks stored NaN, coverage -5 and end-before-start as they
+    came; the report counts only what passes the checks made on arrival today."""
+    good = session("kitchen", started=day(0))
+    put(store, [good], day(0))
+    stale = []
+    for n, change in enumerate([{"duration_s": float("nan")},
+                                {"metrics": {**good.metrics.to_dict(), "coverage": -5}},
+                                {"ended": day(3).isoformat()}]):
+        data = {**json.loads(good.encode()), "id": f"old-{n}", **change}
+        message = good.model_copy(update={"id": f"old-{n}"})
+        stale.append(Inbound("kitchen", protocol.SESSIONS, message, json.dumps(data)))
+    store.record(stale, Counter(), timestamp(day(0)))
+    assert store.stats()["sessions"] == 4
+    assert [s.device for s in consenting_sessions(store, 7, NOW)] == ["kitchen"]
+    assert "3 stored session(s) fail today's wire checks" in caplog.text

@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - pytest fixtures are imported from relay_support by name
-"""The relay against a real mosquitto (TLS, passwords, the shipped ACL): sessions stored once
+"""The relay against a real mosquitto (TLS, the shipped broker accounts): sessions stored once
 and acked after the commit, duplicates and replays, hostile messages refused while the relay
 keeps running, the fleet registry, desired/reported config and a command with its reply —
 the last three through the ``breathe relay`` CLI an operator uses."""
@@ -104,6 +104,15 @@ def _hostile(device_id: str) -> list[tuple[str, bytes, str, bool]]:
             ("telemetry", json.dumps({"schema": 1, "id": f"t{i}", "device_id": device_id,
                                       "uptime_s": "soon", "note": SECRET}).encode(),
              "invalid", False),
+            ("sessions", b"[" * 60000, "too_deep", False),
+            ("sessions", bad("dup", device_id="victim")[:-1] + b', "device_id": "kitchen"}',
+             "duplicate_key", False),
+            ("sessions", bad("nan").replace(b'"duration_s": 300.0', b'"duration_s": NaN'),
+             "non_finite", False),
+            ("sessions", bad("coverage", metrics={**good["metrics"], "coverage": -5}),
+             "implausible", True),
+            ("sessions", bad("when", started="9999-01-01T00:00:00+00:00",
+                             ended="1970-01-01T00:00:00+00:00"), "implausible", True),
         ]
         cases += [(sub, payload, reason, has_id) for sub, payload, reason, has_id in variants]
     return cases
@@ -124,7 +133,7 @@ def test_hostile_messages_are_refused_logged_and_counted_while_the_relay_keeps_g
     last = session_message("kitchen")  # acked: everything sent before it was handled
     kitchen.publish(protocol.SESSIONS, last)
     refused = {json.loads(p)["id"] for sub, p, _, has_id in hostile if has_id}
-    assert len(refused) == 24
+    assert len(refused) == 36
     acks = kitchen.wait_acks(refused | {g.id for g in [*good, last]})
     assert {i for i, a in acks.items() if not a.ok} == refused
     assert all(acks[g.id].ok for g in [*good, last])

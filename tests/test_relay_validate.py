@@ -94,6 +94,91 @@ def test_a_refused_session_still_names_its_id_so_the_device_can_stop_resending()
     assert "duration_s" in result.detail
 
 
+def _session_with(**change) -> bytes:
+    payload = _valid("sessions")
+    for dotted, value in change.items():
+        *parents, leaf = dotted.split("__")
+        target = payload
+        for part in parents:
+            target = target[part]
+        target[leaf] = value
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (b"[" * 60000, "too_deep"),  # a RecursionError inside json, once: a traceback per message
+    (b'{"schema": 1, "id": "a", "x": ' + b'{"a": ' * 9 + b"1" + b"}" * 10, "too_deep"),
+    (_session_with()[:-1] + b', "device_id": "kitchen"}', "duplicate_key"),
+    (b'{"device_id": "bedroom", ' + _session_with()[1:], "duplicate_key"),
+    (_session_with(duration_s=1.0).replace(b'"duration_s": 1.0', b'"duration_s": NaN'),
+     "non_finite"),
+    (_session_with(duration_s=1.0).replace(b'"duration_s": 1.0', b'"duration_s": Infinity'),
+     "non_finite"),
+    (_session_with(duration_s=1.0).replace(b'"duration_s": 1.0', b'"duration_s": 1e999'),
+     "non_finite"),
+    (_session_with(metrics__coverage=-5), "implausible"),
+    (_session_with(metrics__adherence=1.5), "implausible"),
+    (_session_with(metrics__cycles_completed=-1_000_000), "implausible"),
+    (_session_with(metrics__rate__median=900.0), "implausible"),
+    (_session_with(metrics__holds__longest_s=90_000.0), "implausible"),
+    (_session_with(started="9999-01-01T00:00:00+00:00", ended="1970-01-01T00:00:00+00:00"),
+     "implausible"),
+    (_session_with(started="2025-03-01T08:00:00+00:00", ended="2025-03-03T08:00:00+00:00"),
+     "implausible"),  # a session of two days
+    (_session_with(started="1970-01-01T00:00:00+00:00", ended="1970-01-01T00:05:00+00:00"),
+     "implausible"),  # before the relay's window
+    (_session_with(started="2999-01-01T00:00:00+00:00", ended="2999-01-01T00:05:00+00:00"),
+     "implausible"),  # after it
+])
+def test_nonsense_that_fits_the_schema_is_refused_with_its_reason(payload, reason):
+    result = check(_topic("sessions"), payload)
+    assert isinstance(result, Rejection), result
+    assert result.reason == reason, result
+    assert len(result.log_line().splitlines()) == 1
+
+
+def test_timestamps_are_judged_by_the_relays_clock():
+    from datetime import UTC, datetime
+
+    payload = json.dumps(_valid("telemetry")).encode()
+    assert isinstance(check(_topic("telemetry"), payload), Inbound)
+    later = datetime(2999, 1, 1, tzinfo=UTC)  # the relay's clock far ahead: now too old
+    result = check(_topic("telemetry"), payload, now=later)
+    assert isinstance(result, Rejection) and result.reason == "implausible"
+    assert "at is not within" in result.detail
+
+
+_FRACTIONS = ["adherence", "coverage", "presence", "stillness"]
+
+
+@MANY
+@given(field=st.sampled_from(_FRACTIONS),
+       value=st.floats(allow_nan=False, allow_infinity=False, width=32))
+def test_a_fraction_is_accepted_only_within_0_to_1(field, value):
+    result = _assert_safe(_topic("sessions"), _session_with(**{f"metrics__{field}": value}))
+    assert isinstance(result, Inbound) == (0.0 <= value <= 1.0), result
+
+
+@MANY
+@given(kind=st.sampled_from(SUBTOPICS), field=st.sampled_from(["id", "metrics", "uptime_s",
+                                                                "duration_s", "fps",
+                                                                "ok", "applied", "state"]),
+       poison=st.sampled_from(["NaN", "-Infinity", "1e400", "dup", "deep"]))
+def test_poisoned_json_never_passes(kind, field, poison):
+    payload = _valid(kind)
+    payload[field] = "POISON"
+    text = json.dumps(payload)
+    replacement = {"NaN": "NaN", "-Infinity": "-Infinity", "1e400": "1e400",
+                   "dup": '{"a": 1, "a": 2}', "deep": "[" * 12 + "]" * 12}[poison]
+    result = _assert_safe(_topic(kind), text.replace('"POISON"', replacement).encode())
+    assert isinstance(result, Rejection)
+    if poison == "1e400":  # reads as infinity: refused where a number goes, else mistyped
+        assert result.reason in ("non_finite", "invalid")
+    else:
+        assert result.reason == {"NaN": "non_finite", "-Infinity": "non_finite",
+                                 "dup": "duplicate_key", "deep": "too_deep"}[poison]
+
+
 # --- property tests: ≥ 1,000 hostile messages in all -------------------------------------------
 
 def _assert_safe(topic: str, payload: bytes) -> Inbound | Rejection:
@@ -119,7 +204,8 @@ def test_random_bytes_never_pass_or_crash(kind, payload):
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
                                                                 max_size=4),
     max_leaves=20)
@@ -161,3 +247,18 @@ def test_anything_over_the_size_cap_is_refused_before_parsing(kind, extra):
     payload["pad"] = "x" * (protocol.MAX_PAYLOAD_BYTES + extra)
     result = _assert_safe(_topic(kind), json.dumps(payload).encode())
     assert isinstance(result, Rejection) and result.reason == "oversized"
+
+
+@pytest.mark.parametrize("limit", [1000, 200_000])
+def test_deep_nesting_is_too_deep_whatever_the_interpreters_recursion_limit(limit):
+    """A library may raise the recursion limit; then json reads to the end of b"[" * 60000
+    and fails there instead: still called too_deep, still no traceback."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        result = check(_topic("sessions"), b"[" * 60000)
+    finally:
+        sys.setrecursionlimit(before)
+    assert isinstance(result, Rejection) and result.reason == "too_deep"

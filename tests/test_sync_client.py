@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - pytest fixtures are imported from sync_client_support by name
-"""The sync client against a real mosquitto (TLS, passwords, ACL) and a tiny in-test relay:
+"""The sync client against a real mosquitto (TLS, the shipped accounts) and a tiny in-test relay:
 sessions leave only with consent, a message is forgotten only on the relay's ack, and what is
 not acked goes again after a reconnect or after its (backed-off) resend interval."""
 

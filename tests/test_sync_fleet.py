@@ -198,3 +198,23 @@ def test_set_config_command_replies_with_the_outcome(relay, device, controls):
     assert report.applied == {"pacing.haptic_strength": 0.9} and report.desired_id is None
     time.sleep(0.1)
     assert device.settings.pacing.haptic_strength == 0.9
+
+
+def test_a_sensor_reading_nan_or_infinity_is_left_out_of_telemetry(tmp_path):
+    """The wire refuses NaN and infinity: a glitching reading is dropped, the message goes."""
+    from device.store import open_db
+    from device.sync.fleet import telemetry_message
+
+    class Glitching:
+        def stats(self):
+            return {"uptime_s": float("inf"), "inference_ms": float("nan"),
+                    "cpu_temp_c": float("-inf"), "camera": {"fps": float("inf")}}
+
+    db = open_db(db_path_for(tmp_path))
+    try:
+        message = telemetry_message("kitchen", Glitching(), db, uptime_s=12.0)
+    finally:
+        db.close()
+    assert (message.fps, message.inference_ms, message.cpu_temp_c) == (None, None, None)
+    assert message.uptime_s == 12.0
+    assert protocol.decode(protocol.Telemetry, message.encode()) == message

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from device.cli.context import settings as load_settings
+from device.cli.relay_accounts_cmd import accounts
 
 
 def _relay_settings(ctx: click.Context):
@@ -268,4 +269,5 @@ def report(ctx: click.Context, since_days: int, fmt: str, output: str,
     click.echo(f"report written to {output}", err=True)
 
 
+relay.add_command(accounts)
 COMMANDS = [relay]

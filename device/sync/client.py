@@ -37,6 +37,7 @@ from device.sync.commands import PI_MODEL_PATH, CommandRunner, DeviceControls
 from device.sync.connection import connect_persistent, make_client, publish_reply
 from device.sync.fleet_config import DESIRED_ID_KEY, with_overrides
 from device.sync.inbox import DEFAULT_TIMEOUT_S, Inbox, RelayUnavailable
+from device.sync.mint_followup import MintFollowUp
 from device.sync.outbox_sender import (
     DEFAULT_MAX_RESEND_S,
     DEFAULT_RESEND_S,
@@ -89,6 +90,9 @@ class SyncClient:
         self.sender = OutboxSender(self._publish_qos1, device_id=self.device_id,
                                    clock=self.clock, privacy=settings.privacy, window=window,
                                    resend_s=resend_s, max_resend_s=max_resend_s)
+        self.followup = MintFollowUp(self._publish_qos1, device_id=self.device_id,
+                                     clock=self.clock, resend_s=resend_s,
+                                     max_resend_s=max_resend_s)
         self.commands = CommandRunner(controls, sync_now=self._sync_now_result,
                                       set_config=self._set_config_command, info=self._info,
                                       pi_model_path=pi_model_path)
@@ -291,9 +295,11 @@ class SyncClient:
         for kind, item in events:
             if kind == "connected":
                 self.sender.reconnected()
+                self.followup.reconnected()
                 self._next_telemetry = 0.0
             elif kind == "sync":
                 self.sender.resend_now()
+                self.followup.reconnected()
             elif kind == "message":
                 ack = self._handle(db, item)
                 if ack is not None:
@@ -303,6 +309,7 @@ class SyncClient:
                 self._last_sync = datetime.now(UTC)
         if self._state == "connected":
             self.sender.pump(db)
+            self.followup.pump(db)
             self._telemetry(db)
 
     def _next_events(self) -> list[tuple[str, Any]]:

@@ -12,6 +12,7 @@ read here, from the sync worker's own connection.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -55,9 +56,13 @@ def outbox_numbers(db: Database, now: datetime | None = None) -> tuple[int, floa
     return depth, max(0.0, round(age, 1))
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        and value >= 0 else None
+def _number(value: Any, *, signed: bool = False) -> float | None:
+    """A finite number (>= 0 unless ``signed``) for telemetry, else None: the wire refuses
+    NaN and infinity, and a glitching sensor must not stop the message."""
+    if not isinstance(value, int | float) or isinstance(value, bool) \
+            or not math.isfinite(value):
+        return None
+    return float(value) if signed or value >= 0 else None
 
 
 def session_state(status: Any) -> str | None:
@@ -90,7 +95,7 @@ def telemetry_message(device_id: str, status: Any, db: Database, *, uptime_s: fl
         uptime_s=_number(stats.get("uptime_s")) or round(uptime_s, 1),
         fps=_number(camera.get("fps")), inference_ms=_number(stats.get("inference_ms")),
         outbox_depth=depth, oldest_unsent_s=oldest,
-        cpu_temp_c=float(temp) if isinstance(temp, int | float) else None,
+        cpu_temp_c=_number(temp, signed=True),
         camera=str(cam_state)[:32] if cam_state is not None else None,
         session=session_state(status),
         analytics=allows_analytics(db, privacy),

@@ -122,6 +122,13 @@ def latest_requests(db: Database) -> dict[int, MintRequestRecord]:
     return {r["achievement_id"]: _record(r) for r in rows}
 
 
+def unanswered(db: Database) -> list[MintRequestRecord]:
+    """Requests the relay acked (``sent``) and has not answered yet, oldest first."""
+    rows = db.query(f"SELECT {_COLUMNS} FROM mint_requests WHERE status = 'sent' "
+                    "ORDER BY created, rowid")
+    return [_record(r) for r in rows]
+
+
 def check_wallet(wallet: str | None) -> str:
     if not wallet:
         raise BadInput("mint: set a wallet address in Settings first (no wallet address)")

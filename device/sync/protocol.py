@@ -8,6 +8,14 @@ Topics live under ``breathe/v1/<device_id>/`` (see ``../shared/DESIGN.md``): the
 ``status`` (retained, LWT ``offline``), ``telemetry`` (QoS 0), ``sessions``, ``mint/request``,
 ``config/reported`` and command replies; the relay publishes ``ack``, ``mint/result``,
 ``config/desired`` (retained) and ``cmd/<name>``.
+
+Delivery end to end, both ways: what a device sends waits in its outbox until the relay's
+``ack``; a ``mint/result`` lost on the way back (a broker crash, a relay gone between
+recording and publishing) is asked for again — the device re-publishes the same
+``mint/request`` while it is acked but unanswered, and the relay answers a request it already
+has with its stored result (device/sync/mint_followup.py); a ``config/desired`` whose retained
+copy is gone is published again by the relay when the device comes online or reports another
+``desired_id``. No new topic or message: older relays and devices interoperate.
 """
 
 from __future__ import annotations
@@ -18,11 +26,18 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device.errors import BadInput
 from device.pacing.patterns import Pattern
 from device.session.metrics import SessionMetrics
+from device.sync.wire_checks import (
+    DAY_S,
+    WireRefused,
+    implausible,
+    out_of_range,
+    strict_loads,
+)
 
 SCHEMA = 1
 TOPIC_ROOT = "breathe/v1"
@@ -59,7 +74,9 @@ _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 class ProtocolError(BadInput):
     """A message that is not valid on the wire; ``reason`` sorts it for counting: ``topic``,
-    ``oversized``, ``not_json``, ``schema`` (unsupported version) or ``invalid`` (fields)."""
+    ``oversized``, ``not_json``, ``too_deep``, ``duplicate_key``, ``non_finite`` (NaN,
+    Infinity, 1e999), ``schema`` (unsupported version), ``invalid`` (fields) or
+    ``implausible`` (outside physical ranges)."""
 
     def __init__(self, message: str, reason: str = "invalid") -> None:
         super().__init__(message)
@@ -84,9 +101,9 @@ def split_topic(name: str) -> tuple[str, str]:
 
 
 class Message(BaseModel):
-    """Every message: a schema version and an id, nothing unknown."""
+    """Every message: a schema version and an id, nothing unknown, no NaN or infinity."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_: Literal[1] = Field(SCHEMA, alias="schema")
     id: str = Field(pattern=MESSAGE_ID_PATTERN)
@@ -113,6 +130,18 @@ class SessionMessage(DeviceMessage):
     duration_s: float = Field(ge=0, le=4 * 3600)
     metrics: SessionMetrics
     analytics: bool = False  # the owner allows it in the fleet's anonymous usage counts
+
+    @model_validator(mode="after")
+    def _plausible(self) -> SessionMessage:
+        if self.started > self.ended:
+            raise implausible("ended", "is before started")
+        if (self.ended - self.started).total_seconds() > DAY_S:
+            raise implausible("ended", "is more than 24 h after started")
+        wrong = out_of_range(self.metrics)
+        if wrong is not None:
+            path, (low, high) = wrong
+            raise implausible(f"metrics.{path}", f"is outside {low:g}..{high:g}")
+        return self
 
 
 class MintRequest(DeviceMessage):
@@ -321,9 +350,11 @@ def decode(model: type[M], payload: bytes | str, *, where: str = "message") -> M
         raise ProtocolError(f"{where}: payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} "
                             "allowed", "oversized")
     try:
-        data = json.loads(payload)
+        data = strict_loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"{where}: not UTF-8 JSON ({exc})", "not_json") from None
+    except WireRefused as exc:
+        raise ProtocolError(f"{where}: {exc}", exc.reason) from None
     if not isinstance(data, dict):
         raise ProtocolError(f"{where}: expected a JSON object, got {type(data).__name__}",
                             "not_json")
@@ -335,5 +366,7 @@ def decode(model: type[M], payload: bytes | str, *, where: str = "message") -> M
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(message)"
+        reason = {"implausible": "implausible", "finite_number": "non_finite"}.get(
+            first["type"], "invalid")
         raise ProtocolError(f"{where}: {field}: {first['msg']} ({exc.error_count()} problem(s) "
-                            f"in {model.__name__})") from None
+                            f"in {model.__name__})", reason) from None
