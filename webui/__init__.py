@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 csrf = CSRFProtect()
 # Reachable before the device has an owner: the claim page, static files, health, API docs.
-_OPEN_WHILE_UNCLAIMED = {"auth.claim", "static", "api.health", "api.openapi_document",
-                         "pages.manifest", "pages.service_worker"}
+_OPEN_WHILE_UNCLAIMED = {"auth.claim", "auth.recover", "static", "api.health",
+                         "api.openapi_document", "pages.manifest", "pages.service_worker"}
 
 
 def get_db() -> Database:

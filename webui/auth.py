@@ -31,9 +31,12 @@ from webui.security import (
     Owner,
     authenticate,
     check_password_rules,
+    check_recovery_code,
     claim,
+    code_matches,
     find_owner,
     is_claimed,
+    recover,
 )
 
 bp = Blueprint("auth", __name__)
@@ -60,12 +63,26 @@ class ClaimForm(FlaskForm):
     )
 
 
+class RecoverForm(FlaskForm):
+    code = StringField("Recovery code", validators=[DataRequired("Enter the recovery code.")])
+    password = PasswordField("New password", validators=[_password_rules])
+    confirm = PasswordField(
+        "New password again", validators=[EqualTo("password", "The two passwords differ.")]
+    )
+
+
 class LoginForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Enter your name.")])
     password = PasswordField(
         "Password",
         validators=[DataRequired("Enter your password."), Length(max=PASSWORD_MAX)],
     )
+
+
+def sentence(message: str) -> str:
+    """A device message (``that code is not valid; run ...``) as a sentence for a person."""
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "?", "!")) else message + "."
 
 
 def current_owner() -> Owner | None:
@@ -148,13 +165,20 @@ def claim_page() -> Any:
     form = ClaimForm()
     if request.method == "POST":
         refuse_if_locked()
+        if form.code.data and not code_matches(db, form.code.data):
+            # said first, whatever else is wrong: the rest of the form is no use without it
+            form.validate()
+            form.code.errors = [*form.code.errors, "That setup code is not valid; run "
+                                "'breathe claim-code' on the device for a new one."]
+            limiter().failed(client_address())
+            return render_template("claim.html", form=form), 400
     if form.validate_on_submit():
         try:
             profile = claim(db, form.code.data, form.display_name.data, form.password.data)
         except BadInput as exc:
             field, _, message = str(exc).partition(": ")
             target = getattr(form, field, form.code)
-            target.errors = [*target.errors, message[:1].upper() + message[1:]]
+            target.errors = [*target.errors, sentence(message)]
             if target is form.code:
                 limiter().failed(client_address())
         else:
@@ -164,6 +188,34 @@ def claim_page() -> Any:
             return redirect(home_url())
     status = 400 if form.errors else 200
     return render_template("claim.html", form=form), status
+
+
+@bp.route("/recover", methods=["GET", "POST"], endpoint="recover")
+def recover_page() -> Any:
+    """A new password with the recovery code printed at the device's console; logs in."""
+    db = get_db()
+    if not is_claimed(db):
+        return redirect(url_for("auth.claim"))
+    form = RecoverForm()
+    if request.method == "POST":
+        refuse_if_locked()
+        valid = form.validate_on_submit()
+        try:
+            check_recovery_code(db, form.code.data or "")  # said first, whatever else is wrong
+            owner = recover(db, form.code.data, form.password.data) if valid else None
+        except BadInput as exc:
+            field, _, message = str(exc).partition(": ")
+            target = getattr(form, field, form.code)
+            target.errors = [*target.errors, sentence(message)]
+            if target is form.code:
+                limiter().failed(client_address())
+        else:
+            if owner is not None:
+                limiter().succeeded(client_address())
+                _start_session(owner.profile.id, owner.session_epoch)
+                return redirect(home_url())
+    status = 400 if form.errors else 200
+    return render_template("recover.html", form=form), status
 
 
 @bp.route("/login", methods=["GET", "POST"])

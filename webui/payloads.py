@@ -242,3 +242,10 @@ class SettingsUpdate(Body):
 class AccountDelete(Body):
     password: str = Field(min_length=1, max_length=PASSWORD_MAX,
                           description="The owner's password, asked again")
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX,
+                                  description="The owner's password now")
+    new_password: str = Field(min_length=1, max_length=PASSWORD_MAX,
+                              description="The new password: at least 10 characters")

@@ -45,6 +45,7 @@ async function loadProfile() {
 
 $("profile-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  $("profile-status").textContent = "";  // a failed save must not sit beside an old "saved"
   clear(event.target, ["display_name", "wallet_address", "profile-form"]);
   const wallet = $("wallet_address").value.trim();
   try {
@@ -54,6 +55,33 @@ $("profile-form").addEventListener("submit", async (event) => {
     flash("profile-status", "Profile saved.");
   } catch (err) {
     fieldError(err, "profile-form-error");
+  }
+});
+
+// -- password -----------------------------------------------------------------------------------
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("password-status").textContent = "";
+  clear(event.target, ["pw-current_password", "pw-new_password", "pw-confirm", "password-form"]);
+  const current = $("pw-current_password").value;
+  const fresh = $("pw-new_password").value;
+  if (!current) {
+    fieldError({ field: "current_password", message: "Enter your current password." }, "password-form-error", "pw-");
+    return;
+  }
+  if (fresh !== $("pw-confirm").value) {
+    fieldError({ field: "confirm", message: "The two new passwords differ." }, "password-form-error", "pw-");
+    return;
+  }
+  try {
+    const done = await api("/api/account/password", { method: "POST", body: {
+      current_password: current, new_password: fresh,
+    } });
+    event.target.reset();
+    flash("password-status", done.message);
+  } catch (err) {
+    fieldError(err, "password-form-error", "pw-");
   }
 });
 
@@ -71,6 +99,7 @@ async function loadSettings() {
 
 $("privacy-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  $("privacy-status").textContent = "";
   clear(event.target, ["privacy-form"]);
   const retention = document.querySelector("input[name=retention]:checked");
   try {
