@@ -179,9 +179,9 @@ def expect(page, selector: str, pattern: str, timeout: float = 15.0) -> str:
     raise AssertionError(f"{selector}: {text!r} never matched {pattern!r}")
 
 
-def log_in(page, device, password: str = PASSWORD) -> None:
+def log_in(page, device, password: str = PASSWORD, name: str = NAME) -> None:
     page.goto(device.url + "/login")
-    page.fill("#name", NAME)
+    page.fill("#name", name)
     page.fill("#password", password)
     page.click("main button[type=submit]")
 

@@ -214,6 +214,9 @@ def delete_account(body: AccountDelete) -> Response:
         return api_error(403, "wrong_password", "that is not the owner's password; nothing "
                                                 "was deleted", "password")
     limiter().succeeded(client_address())
+    if body.check_only:
+        return reply(AccountDeleted(deleted={}, message="That is the owner's password. Nothing "
+                                                        "was deleted yet."))
     _stop_live_session()
     db = get_db()
     retract_as = current_app.config["DEVICE_ID"] if current_app.config["SYNC_ENABLED"] else None

@@ -130,10 +130,14 @@ async function loadStatus() {
       metric("Camera", cam.state ? `${cam.state}${cam.fps ? `, ${cam.fps} fps` : ""}` : "—"),
     ];
     if (s.gpio) rows.push(metric("LED and motor", typeof s.gpio === "string" ? s.gpio : s.gpio.state || s.gpio.pins));
+    const syncOff = mqtt.state === "disabled";
+    rows.push(metric("Sync (MQTT)", syncOff ? "Off: nothing leaves this device" : mqtt.state || "—"));
+    if (!syncOff) {  // with sync off nothing is waiting: nothing will ever be sent
+      rows.push(
+        metric("Last sync", mqtt.last_sync ? new Date(mqtt.last_sync).toLocaleString() : "never"),
+        metric("Waiting to sync", s.outbox_depth === null || s.outbox_depth === undefined ? "—" : `${s.outbox_depth} message(s)`));
+    }
     rows.push(
-      metric("Sync (MQTT)", mqtt.state || "—"),
-      metric("Last sync", mqtt.last_sync ? new Date(mqtt.last_sync).toLocaleString() : "never"),
-      metric("Waiting to sync", s.outbox_depth === null || s.outbox_depth === undefined ? "—" : `${s.outbox_depth} message(s)`),
       metric("Up for", duration(s.uptime_s)),
       metric("Memory", s.memory && s.memory.rss_mb ? `${Math.round(s.memory.rss_mb)} MB` : "—"),
       metric("Temperature", s.cpu_temp_c === null || s.cpu_temp_c === undefined ? "—" : `${s.cpu_temp_c} °C`),
@@ -158,8 +162,10 @@ $("delete-form").addEventListener("submit", async (event) => {
     fieldError({ field: "password", message: "Enter your password to confirm." }, "delete-password-error", "delete-");
     return;
   }
-  if (!confirm("Delete all your data and your account from this device? This cannot be undone.")) return;
   try {
+    // the password first: "are you sure?" is only worth asking once it is right
+    await api("/api/account/delete", { method: "POST", body: { password, check_only: true } });
+    if (!confirm("Delete all your data and your account from this device? This cannot be undone.")) return;
     await api("/api/account/delete", { method: "POST", body: { password } });
   } catch (err) {
     if (err instanceof ApiError) fieldError({ field: "password", message: err.message }, "delete-password-error", "delete-");
