@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 # Reachable before the device has an owner: the claim page, static files, health, API docs.
 _OPEN_WHILE_UNCLAIMED = {"auth.claim", "auth.recover", "static", "api.health",
-                         "api.openapi_document", "pages.manifest", "pages.service_worker"}
+                         "api.openapi_document", "pages.manifest", "pages.service_worker",
+                         "trust.page", "trust.ca_certificate"}
 
 
 def get_db() -> Database:
@@ -169,11 +170,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         auth,
         pages,
         pages_catalog,
+        trust,
     )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages_catalog.bp)
+    app.register_blueprint(trust.bp)
     for module in (api, api_session, api_sessions, api_patterns, api_account, api_export,
                    api_achievements, api_catalog):
         app.register_blueprint(module.bp)
