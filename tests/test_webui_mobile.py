@@ -84,7 +84,8 @@ def phone(request, browser, device):
     context = browser.new_context(is_mobile=True, has_touch=True, **PHONES[request.param])
     context.set_default_timeout(15_000)
     page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
+    page.dialogs = []  # what the page asked, in order; every question is answered "cancel"
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     log_in(page, device, name=LONG_NAME)
     page.wait_for_url(device.url + "/")
     if request.param == "360x740":  # the first phone stores the long pattern name
@@ -147,10 +148,10 @@ def test_live_view_shows_guide_phase_and_controls_without_scrolling(phone, devic
     phone.focus("#pause")
     phone.keyboard.press("Enter")
     phone.wait_for_selector("#resume:visible")
-    phone.wait_for_function("document.activeElement.id === 'resume'")  # not the page top
+    phone.wait_for_function("() => document.activeElement.id === 'resume'")  # not the page top
     phone.keyboard.press("Enter")
     phone.wait_for_selector("#pause:visible")
-    phone.wait_for_function("document.activeElement.id === 'pause'")
+    phone.wait_for_function("() => document.activeElement.id === 'pause'")
     phone.tap("#stop")
     phone.wait_for_url(re.compile(r"/sessions/[^/]+$"))
     time.sleep(0.2)
@@ -195,3 +196,55 @@ def test_chart_labels_are_whole(phone, device):
     labels = phone.evaluate(
         "[...document.querySelectorAll('#weeks-adherence text')].map(t => t.textContent)")
     assert "100 %" in labels
+
+
+def test_with_sync_off_the_catalog_offers_no_search_or_share(phone, device):
+    phone.goto(device.url + "/catalog")
+    phone.wait_for_selector("#sync-off:visible")
+    assert "Sync is turned off" in phone.inner_text("#sync-off")
+    assert phone.is_disabled("#catalog-search button[type=submit]")
+    assert phone.is_disabled("#text")
+    phone.wait_for_selector("#share-list li")
+    shares = phone.query_selector_all("#share-list button")
+    assert shares and all(button.is_disabled() for button in shares)
+
+
+def test_settings_on_a_phone_say_only_what_is_true_now(phone, device):
+    phone.goto(device.url + "/settings")
+    phone.wait_for_selector("#device-status div")
+    status = phone.inner_text("#device-status")
+    assert "Off: nothing leaves this device" in status and "Waiting to sync" not in status
+
+    phone.fill("#wallet_address", "")
+    phone.click("#profile-form button[type=submit]")
+    phone.wait_for_selector("#profile-status:has-text('Profile saved.')")
+    phone.fill("#wallet_address", "0x" + "0" * 40)
+    phone.click("#profile-form button[type=submit]")
+    phone.wait_for_selector("#wallet_address-error:visible")
+    assert "belongs to nobody" in phone.inner_text("#wallet_address-error")
+    assert phone.inner_text("#profile-status") == ""  # no stale "saved" beside the error
+
+    asked = len(phone.dialogs)
+    phone.fill("#delete-password", "not the password")
+    phone.click("#delete-form button[type=submit]")
+    phone.wait_for_selector("#delete-password-error:visible")
+    assert len(phone.dialogs) == asked  # a wrong password is said first, nothing asked
+    phone.fill("#delete-password", PASSWORD)
+    phone.click("#delete-form button[type=submit]")
+    deadline = time.monotonic() + 10
+    while len(phone.dialogs) == asked and time.monotonic() < deadline:
+        phone.wait_for_timeout(100)  # (Playwright handles the dialog while it waits)
+    assert len(phone.dialogs) > asked, phone.inner_text("#delete-form")
+    assert "cannot be undone" in phone.dialogs[-1]  # asked only now, and answered "cancel"
+    assert phone.request.get(device.url + "/api/profile").status == 200  # nothing deleted
+
+
+def test_a_10000_character_name_is_refused_in_words(phone, device):
+    phone.goto(device.url + "/patterns")
+    phone.wait_for_selector("#pattern-list li[data-pattern]")
+    phone.fill("#name", "x" * 10_000)
+    phone.click("#save")
+    phone.wait_for_selector("#name-error:visible")
+    said = phone.inner_text("#name-error")
+    assert "at most 50 characters" in said and "10000" in said
+    assert len(phone.input_value("#name")) == 10_000  # nothing cut behind the person's back
