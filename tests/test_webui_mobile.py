@@ -59,12 +59,8 @@ def device(tmp_path_factory):
         stored_session(db, adherence=1.0)  # a perfect week: the adherence axis reads 100 %
     finally:
         db.close()
-    dev = DemoDevice(data_dir, root / "breathe-run.log")
-    dev.start()
-    try:
+    with DemoDevice(data_dir, root / "breathe-run.log") as dev:
         yield dev
-    finally:
-        dev.stop()
 
 
 @pytest.fixture(scope="module")

@@ -156,6 +156,16 @@ def _safe_next(target: str | None) -> str | None:
     return target if not parts.scheme and not parts.netloc else None
 
 
+def _show_refusal(form: FlaskForm, exc: BadInput) -> None:
+    """A device message (``field: text``) next to its field; a wrong code counts as a failed
+    login (the limiter stops guessing)."""
+    field, _, message = str(exc).partition(": ")
+    target = getattr(form, field, form.code)
+    target.errors = [*target.errors, sentence(message)]
+    if target is form.code:
+        limiter().failed(client_address())
+
+
 # Endpoint "auth.claim": the gate in webui/__init__ lets it through before the device has an owner.
 @bp.route("/claim", methods=["GET", "POST"], endpoint="claim")
 def claim_page() -> Any:
@@ -165,27 +175,21 @@ def claim_page() -> Any:
     form = ClaimForm()
     if request.method == "POST":
         refuse_if_locked()
-        if form.code.data and not code_matches(db, form.code.data):
-            # said first, whatever else is wrong: the rest of the form is no use without it
-            form.validate()
-            form.code.errors = [*form.code.errors, "That setup code is not valid; run "
-                                "'breathe claim-code' on the device for a new one."]
-            limiter().failed(client_address())
-            return render_template("claim.html", form=form), 400
-    if form.validate_on_submit():
+        valid = form.validate_on_submit()
         try:
-            profile = claim(db, form.code.data, form.display_name.data, form.password.data)
+            if form.code.data and not code_matches(db, form.code.data):  # said first
+                raise BadInput("code: that setup code is not valid; run 'breathe claim-code' "
+                               "on the device for a new one")
+            profile = (claim(db, form.code.data, form.display_name.data, form.password.data)
+                       if valid else None)
         except BadInput as exc:
-            field, _, message = str(exc).partition(": ")
-            target = getattr(form, field, form.code)
-            target.errors = [*target.errors, sentence(message)]
-            if target is form.code:
-                limiter().failed(client_address())
+            _show_refusal(form, exc)
         else:
-            owner = find_owner(db)
-            assert owner is not None and owner.profile.id == profile.id
-            _start_session(profile.id, owner.session_epoch)
-            return redirect(home_url())
+            if profile is not None:
+                owner = find_owner(db)
+                assert owner is not None and owner.profile.id == profile.id
+                _start_session(profile.id, owner.session_epoch)
+                return redirect(home_url())
     status = 400 if form.errors else 200
     return render_template("claim.html", form=form), status
 
@@ -201,14 +205,11 @@ def recover_page() -> Any:
         refuse_if_locked()
         valid = form.validate_on_submit()
         try:
-            check_recovery_code(db, form.code.data or "")  # said first, whatever else is wrong
+            if form.code.data:
+                check_recovery_code(db, form.code.data)  # said first, whatever else is wrong
             owner = recover(db, form.code.data, form.password.data) if valid else None
         except BadInput as exc:
-            field, _, message = str(exc).partition(": ")
-            target = getattr(form, field, form.code)
-            target.errors = [*target.errors, sentence(message)]
-            if target is form.code:
-                limiter().failed(client_address())
+            _show_refusal(form, exc)
         else:
             if owner is not None:
                 limiter().succeeded(client_address())
