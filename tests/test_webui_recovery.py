@@ -148,3 +148,11 @@ def test_claim_form_says_the_setup_code_is_wrong_even_when_other_fields_are_wron
     response = post_claim(client, wrong, password="short")
     assert response.status_code == 400
     assert "setup code is not valid" in error_text(response.get_data(as_text=True), "code")
+
+
+def test_claim_refuses_a_long_name_in_words_and_never_cuts_it(client, code):
+    page = client.get("/claim").get_data(as_text=True)
+    assert "maxlength" not in page  # the browser would cut a pasted name silently
+    response = post_claim(client, code, name="x" * 10_000)
+    said = error_text(response.get_data(as_text=True), "display_name")
+    assert response.status_code == 400 and "at most 50" in said and "10000" in said

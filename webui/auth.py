@@ -42,6 +42,7 @@ from webui.security import (
 bp = Blueprint("auth", __name__)
 View = TypeVar("View", bound=Callable[..., Any])
 LOGIN_FAILED = "That name and password do not match."
+NAME_MAX = 50  # as the profile (device.store.profiles_repo)
 
 
 def _password_rules(_form: FlaskForm, field: PasswordField) -> None:
@@ -50,13 +51,17 @@ def _password_rules(_form: FlaskForm, field: PasswordField) -> None:
         raise ValidationError(problem)
 
 
+def _name_length(_form: FlaskForm, field: StringField) -> None:
+    # not wtforms' Length: it adds maxlength to the input, which cuts a pasted name silently
+    if len(field.data or "") > NAME_MAX:
+        raise ValidationError(f"Use at most {NAME_MAX} characters: this name has "
+                              f"{len(field.data)}. Nothing was cut.")
+
+
 class ClaimForm(FlaskForm):
     code = StringField("Setup code", validators=[DataRequired("Enter the setup code.")])
-    display_name = StringField(
-        "Your name",
-        validators=[DataRequired("Enter a name."), Length(max=50, message="Use at most 50 "
-                                                                          "characters.")],
-    )
+    display_name = StringField("Your name",
+                               validators=[DataRequired("Enter a name."), _name_length])
     password = PasswordField("Password", validators=[_password_rules])
     confirm = PasswordField(
         "Password again", validators=[EqualTo("password", "The two passwords differ.")]
