@@ -141,6 +141,8 @@ def test_live_view_shows_guide_phase_and_controls_without_scrolling(phone, devic
     phone.wait_for_selector("#pause:visible")
     for selector in ("#orb", "#words", "#target-phase", "#pause", "#stop"):
         assert in_view(phone, selector), f"{selector} is not on the first screen"
+    running = phone.evaluate(OVERFLOW)
+    assert running["scroll"] <= running["width"] and not running["wide"], running
     phone.focus("#pause")
     phone.keyboard.press("Enter")
     phone.wait_for_selector("#resume:visible")
