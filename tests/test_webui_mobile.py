@@ -25,8 +25,8 @@ PHONES = {
     "390x844": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3},
 }
 LONG_NAME = "WwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwW"  # 50 characters, no space
-PAGES = ["/", "/history", "/patterns", "/catalog", "/settings", "/account", "/live",
-         "/no/such/page"]
+PAGES = ["/", "/history", "/patterns", "/catalog", "/settings", "/account", "/live", "/trust",
+         "/recover", "/no/such/page"]
 
 # Whatever sticks out to the right of the viewport, named, so a failure says what to fix.
 OVERFLOW = """() => {
