@@ -44,3 +44,12 @@ def test_no_period_spans_a_time_nobody_was_in_view():
     rate.observe(reading(60.0), 60.0)
     rate.add_events(breaths(60.0, 5.0, 1))  # back: its first breath pairs with nothing old
     assert rate.tracker.all_periods == pytest.approx([10.0, 10.0])
+
+
+def test_no_period_spans_a_lost_camera():
+    rate = SessionRate()
+    rate.add_events(breaths(0.0, 10.0, 2))
+    rate.observe(None, 21.0)  # no usable reading
+    rate.observe(reading(30.0), 30.0)
+    rate.add_events(breaths(30.0, 10.0, 1))
+    assert rate.tracker.all_periods == pytest.approx([10.0, 10.0])

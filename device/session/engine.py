@@ -294,7 +294,7 @@ class SessionEngine:
             if self._status == "running":
                 events = events_on_session_time(pop_events(self.breath), pstate.elapsed, reading)
                 live.rate.add_events(events)  # the session's rate: its own breaths only
-                live.rate.observe(reading, pstate.elapsed)
+                live.rate.observe(reading if mode == "measuring" else None, pstate.elapsed)
                 measured = live.rate.shown(reading) if mode == "measuring" else None
                 live.metrics.add(Sample.from_parts(pstate, measured))
                 live.metrics.add_events(events)

@@ -10,8 +10,8 @@ session's breath events (already on session time, so nothing from before Start c
 an ``inhale_start`` is a trough of the breath signal, an ``exhale_start`` a peak, exactly the
 turning points the estimator's own tracker counts. The estimator still decides *whether* a rate
 may be shown (quality, staleness, a long hold); this class decides *what* it is. A reading
-without a person, or with the body moving, starts a new epoch, as it does in the estimator, so
-no breath period spans a disturbance.
+without a person, with the body moving or with the camera lost starts a new epoch, as in the
+estimator, so no breath period spans a disturbance.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ class SessionRate:
             self.tracker.resume(event.t, RESUME_GAP_S)
 
     def observe(self, reading: BreathReading | None, t: float) -> None:
-        """Each step's reading at session time ``t``: a disturbance starts a new epoch."""
-        disturbed = reading is not None and (not reading.present or not reading.still)
+        """Each step's reading at session time ``t`` (None: no usable reading, e.g. the camera
+        is lost): a disturbance starts a new epoch."""
+        disturbed = reading is None or not reading.present or not reading.still
         if disturbed and not self._disturbed:
             self.tracker.disrupt(t)
         self._disturbed = disturbed
