@@ -68,6 +68,8 @@ class Daemon:
         self.sync: Any = None
         self.watchdog: Any = None
         self.server: Any = None
+        self.redirect_server: Any = None
+        self.redirect_port: int | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -154,8 +156,41 @@ class Daemon:
             raise BadInput(f"web.port: cannot listen on {self.host}:{self.port} ({why}); "
                            "choose another port with --port or web.port") from None
         self.port = self.server.server_port  # port 0 asks for a free one
+        app.config["WEB_PORT"] = self.port
         self._thread("web", self.server.serve_forever)
-        self.notes.append(f"web app: {self.url}")
+        if web.tls_cert and web.redirect_port:
+            self._start_redirect(app, web.redirect_port)
+        self.notes.extend(self.address_notes())
+
+    def _start_redirect(self, app: Any, port: int) -> None:
+        """Plain http on ``port``: /trust and the CA certificate, everything else to https."""
+        from werkzeug.serving import make_server
+
+        from webui.trust import HttpsRedirect
+
+        try:
+            self.redirect_server = make_server(self.host, port, HttpsRedirect(app, self.port),
+                                               threaded=True)
+        except (OSError, SystemExit) as exc:
+            from device.errors import BadInput
+
+            why = exc if isinstance(exc, OSError) else "address in use or not available"
+            raise BadInput(f"web.redirect_port: cannot listen on {self.host}:{port} ({why}); "
+                           "choose another port or leave it empty") from None
+        self.redirect_port = self.redirect_server.server_port
+        self._thread("web-redirect", self.redirect_server.serve_forever)
+
+    def address_notes(self) -> list[str]:
+        """One line per address a phone can open (every LAN address, not just 127.0.0.1)."""
+        from webui.lan import web_urls
+
+        scheme = "https" if self.settings.web.tls_cert else "http"
+        notes = [f"web app: {url}" for url in web_urls(scheme, self.host, self.port)]
+        if self.redirect_server is not None:
+            first = web_urls("http", self.host, self.redirect_port)[0]
+            notes.append(f"web app: http on port {self.redirect_port} leads to https; a new "
+                         f"phone first opens {first}trust to trust this device")
+        return notes
 
     def web_config(self) -> dict[str, Any]:
         """What ``create_app`` needs from the device settings, plus the running parts."""
@@ -271,7 +306,7 @@ class Daemon:
                 log.exception("could not stop the session in progress")
         self._stop.set()
         for part, stop in ((self.watchdog, "stop"), (self.server, "shutdown"),
-                           (self.sync, "stop")):
+                           (self.redirect_server, "shutdown"), (self.sync, "stop")):
             if part is not None:
                 try:
                     getattr(part, stop)()

@@ -341,3 +341,33 @@ def test_outcome_of_a_stored_session_matches_what_the_run_returned(db_file, cloc
     again = session_outcome(db_file, done.record.id, award=False)
     assert again.metrics == done.metrics
     assert again.insights == done.insights
+
+
+def test_figures_come_only_from_breaths_after_start(settings, db_file, clock):
+    """The demo person breathes freely at 12/min for 40 s, then Start on box (3.75/min): no
+    rate from the 12/min breaths may show live or reach the summary (it used to be the first
+    rate shown, and the summary's max and trend)."""
+    source = DemoSource(320, 240, FPS, clock=clock, rate_bpm=12.0)
+    breath = PulledBreath(source, BreathPipeline.from_settings(settings, FPS), clock)
+    engine = SessionEngine(db_file, clock, breath=breath)
+    try:
+        for _ in range(40 * 50):
+            engine.step()
+            clock.advance(0.02)
+        assert breath.latest().rate_bpm == pytest.approx(12.0, abs=1.5)  # before Start
+        engine.start("box", 1.0)
+        source.set_pattern(tuple(seconds for _, seconds in builtin("box").phases))
+        rates = []
+        while engine.status == "running":
+            rates.append(engine.step().rate)
+            clock.advance(0.02)
+        shown = [r for r in rates if r is not None]
+        assert rates[0] is None and shown  # nothing carried over; a rate of its own later
+        assert max(shown) == pytest.approx(3.75, abs=0.5)
+        record = get_session(open_db(db_file), engine.session_id)
+    finally:
+        engine.close()
+    rate = record.metrics["rate"]
+    assert rate["max"] == pytest.approx(3.75, abs=0.5)
+    assert rate["median"] == pytest.approx(3.75, abs=0.3)
+    assert abs(rate["trend_bpm_per_min"] or 0.0) < 1.0

@@ -103,6 +103,13 @@ class DemoDevice:
             self.proc.kill()
             self.proc.wait(timeout=5)
 
+    def __enter__(self) -> DemoDevice:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def claim_code(self) -> str:
         done = subprocess.run([str(BREATHE), "claim-code"], env=self.env, capture_output=True,
                               text=True, timeout=60, check=True)
@@ -126,12 +133,8 @@ def device(tmp_path_factory):
     root = tmp_path_factory.mktemp("device")
     data_dir = root / "data"
     seed_finished_session(data_dir)
-    dev = DemoDevice(data_dir, root / "breathe-run.log")
-    dev.start()
-    try:
+    with DemoDevice(data_dir, root / "breathe-run.log") as dev:
         yield dev
-    finally:
-        dev.stop()
 
 
 @pytest.fixture(scope="module")
@@ -179,9 +182,9 @@ def expect(page, selector: str, pattern: str, timeout: float = 15.0) -> str:
     raise AssertionError(f"{selector}: {text!r} never matched {pattern!r}")
 
 
-def log_in(page, device, password: str = PASSWORD) -> None:
+def log_in(page, device, password: str = PASSWORD, name: str = NAME) -> None:
     page.goto(device.url + "/login")
-    page.fill("#name", NAME)
+    page.fill("#name", name)
     page.fill("#password", password)
     page.click("main button[type=submit]")
 

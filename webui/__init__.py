@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 csrf = CSRFProtect()
 # Reachable before the device has an owner: the claim page, static files, health, API docs.
-_OPEN_WHILE_UNCLAIMED = {"auth.claim", "static", "api.health", "api.openapi_document",
-                         "pages.manifest", "pages.service_worker"}
+_OPEN_WHILE_UNCLAIMED = {"auth.claim", "auth.recover", "static", "api.health",
+                         "api.openapi_document", "pages.manifest", "pages.service_worker",
+                         "trust.page", "trust.ca_certificate"}
 
 
 def get_db() -> Database:
@@ -169,11 +170,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         auth,
         pages,
         pages_catalog,
+        trust,
     )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages_catalog.bp)
+    app.register_blueprint(trust.bp)
     for module in (api, api_session, api_sessions, api_patterns, api_account, api_export,
                    api_achievements, api_catalog):
         app.register_blueprint(module.bp)
@@ -211,6 +214,14 @@ def _require_claim() -> Response | None:
     return redirect(url_for("auth.claim"))
 
 
+_PAGE_ERRORS = {
+    404: ("Page not found", "There is no page at this address. It may have been mistyped, or "
+                            "the session it showed was deleted."),
+    405: ("Not possible here", "This address cannot be used that way."),
+    413: ("Too large", "What was sent is larger than the device accepts (1 MB at most)."),
+}
+
+
 def _register_error_handlers(app: Flask) -> None:
     from device.session.engine import SessionConflict
     from webui.payloads import InvalidInput
@@ -241,9 +252,17 @@ def _register_error_handlers(app: Flask) -> None:
         return render_template("error.html", status=400, message=exc.description), 400
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response | HTTPException:
-        if not wants_json() or exc.code is None:
+    def _http_error(exc: HTTPException) -> Response | HTTPException | tuple[str, int]:
+        if exc.code is None or (exc.code < 400 and not wants_json()):
             return exc
+        if not wants_json():  # a page like the others, menu included, in plain words
+            title, message = _PAGE_ERRORS.get(exc.code, (exc.name, exc.description or ""))
+            page = render_template("error.html", status=exc.code, title=title, message=message)
+            response = current_app.make_response((page, exc.code))
+            for header, value in exc.get_headers():
+                if header in ("Retry-After", "Allow"):
+                    response.headers[header] = value
+            return response
         name = (exc.name or "error").lower().replace(" ", "_")
         response = api_error(exc.code, name, exc.description or exc.name)
         for header, value in exc.get_headers():

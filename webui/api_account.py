@@ -23,6 +23,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
 from device.config.models import PrivacySettings
+from device.errors import BadInput
 from device.privacy import effective_privacy, save_privacy
 from device.session.live_state import ACTIVE
 from device.store.db import write_transaction
@@ -34,6 +35,7 @@ from device.sync.catalog import enqueue_retraction
 from webui import announce_claim_code, api_error, get_db
 from webui.api_models import (
     AccountDeleted,
+    PasswordChanged,
     Privacy,
     Profile,
     SettingsOut,
@@ -41,9 +43,24 @@ from webui.api_models import (
     reply,
 )
 from webui.api_session import DEFAULT_MINUTES_KEY, DEFAULT_PATTERN_KEY, defaults
-from webui.auth import client_address, current_owner, limiter, login_required, refuse_if_locked
+from webui.auth import (
+    client_address,
+    current_owner,
+    limiter,
+    login_required,
+    refuse_if_locked,
+    sentence,
+)
 from webui.openapi import documented
-from webui.payloads import AccountDelete, FieldError, InvalidInput, ProfileUpdate, SettingsUpdate
+from webui.payloads import (
+    AccountDelete,
+    FieldError,
+    InvalidInput,
+    PasswordChange,
+    ProfileUpdate,
+    SettingsUpdate,
+)
+from webui.security import change_password
 
 bp = Blueprint("api_account", __name__, url_prefix="/api")
 
@@ -126,6 +143,29 @@ def change_settings(body: SettingsUpdate) -> Response:
     return reply(SettingsSaved(**_settings_out(db), deleted_sessions=deleted))
 
 
+@bp.post("/account/password")
+@login_required
+@documented("change password", tag="account", body=PasswordChange,
+            responses={200: PasswordChanged}, errors=(403, 429),
+            description="Needs the current password (403 when wrong, counted as a failed login: "
+                        "nothing changes). Every other login ends; this one stays.")
+def new_password(body: PasswordChange) -> Response:
+    owner = _owner()
+    refuse_if_locked()
+    try:
+        epoch = change_password(get_db(), owner, body.current_password, body.new_password)
+    except BadInput as exc:
+        field, _, message = str(exc).partition(": ")
+        if field == "current_password":
+            limiter().failed(client_address())
+            return api_error(403, "wrong_password", sentence(message), field)
+        raise InvalidInput([FieldError(field=field, message=sentence(message))]) from None
+    limiter().succeeded(client_address())
+    session["epoch"] = epoch
+    return reply(PasswordChanged(message="Password changed. Other phones and browsers will "
+                                         "have to log in again with the new password."))
+
+
 def wipe_personal_data(db: Database, *, retract_as: str | None = None) -> dict[str, int]:
     """Delete everything personal, in one transaction; returns rows deleted per kind. With
     ``retract_as`` (the device id, when sync is on) the emptied outbox gets one message: the
@@ -174,6 +214,9 @@ def delete_account(body: AccountDelete) -> Response:
         return api_error(403, "wrong_password", "that is not the owner's password; nothing "
                                                 "was deleted", "password")
     limiter().succeeded(client_address())
+    if body.check_only:
+        return reply(AccountDeleted(deleted={}, message="That is the owner's password. Nothing "
+                                                        "was deleted yet."))
     _stop_live_session()
     db = get_db()
     retract_as = current_app.config["DEVICE_ID"] if current_app.config["SYNC_ENABLED"] else None

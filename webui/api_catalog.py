@@ -41,8 +41,8 @@ bp = Blueprint("api_catalog", __name__, url_prefix="/api")
 Category = Literal["stress", "sleep", "energy", "focus"]
 Sort = Literal["newest", "most_imported", "top_rated", "shortest_cycle", "longest_cycle"]
 _LISTING_ID = re.compile(protocol.MESSAGE_ID_PATTERN)
-SYNC_OFF = ("sync is off on this device (device config [mqtt] enabled = false), so there is "
-            "no shared catalog to take part in")
+SYNC_OFF = ("sync is off on this device, so there is no shared catalog to take part in; "
+            "whoever set up the device can turn sync on in its configuration")
 NO_SYNC_CLIENT = ("the catalog is reached through the device's sync client, which is not "
                   "running in this web app (start the device with 'breathe run')")
 

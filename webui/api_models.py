@@ -194,6 +194,10 @@ class MintAccepted(Out):
     status: MintStatus
 
 
+class PasswordChanged(Out):
+    message: str
+
+
 class AccountDeleted(Out):
     deleted: dict[str, int] = Field(description="Rows deleted, per kind")
     message: str

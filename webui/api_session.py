@@ -25,8 +25,9 @@ from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from device.session.live_state import LiveState
+from device.store.db import write_transaction
 from device.store.patterns_repo import get_pattern
-from device.store.settings_repo import get_setting
+from device.store.settings_repo import get_setting, set_setting
 from webui import get_db
 from webui.auth import login_required
 from webui.openapi import documented
@@ -90,8 +91,12 @@ def start(body: SessionStart) -> Response:
     except LookupError:
         raise InvalidInput([FieldError(field="pattern_id", message=(
             f"no pattern with id {pattern_id!r}; GET /api/patterns lists them"))]) from None
-    state = engine.start(pattern_id, body.minutes or default_minutes)
+    minutes = body.minutes or default_minutes
+    state = engine.start(pattern_id, minutes)
     current_app.config["APPLIANCE"].follow(record.pattern)
+    with write_transaction(db):  # Home offers the last choice next time
+        set_setting(db, DEFAULT_PATTERN_KEY, pattern_id)
+        set_setting(db, DEFAULT_MINUTES_KEY, minutes)
     return _state(state, 201)
 
 

@@ -31,14 +31,18 @@ from webui.security import (
     Owner,
     authenticate,
     check_password_rules,
+    check_recovery_code,
     claim,
+    code_matches,
     find_owner,
     is_claimed,
+    recover,
 )
 
 bp = Blueprint("auth", __name__)
 View = TypeVar("View", bound=Callable[..., Any])
 LOGIN_FAILED = "That name and password do not match."
+NAME_MAX = 50  # as the profile (device.store.profiles_repo)
 
 
 def _password_rules(_form: FlaskForm, field: PasswordField) -> None:
@@ -47,16 +51,28 @@ def _password_rules(_form: FlaskForm, field: PasswordField) -> None:
         raise ValidationError(problem)
 
 
+def _name_length(_form: FlaskForm, field: StringField) -> None:
+    # not wtforms' Length: it adds maxlength to the input, which cuts a pasted name silently
+    if len(field.data or "") > NAME_MAX:
+        raise ValidationError(f"Use at most {NAME_MAX} characters: this name has "
+                              f"{len(field.data)}. Nothing was cut.")
+
+
 class ClaimForm(FlaskForm):
     code = StringField("Setup code", validators=[DataRequired("Enter the setup code.")])
-    display_name = StringField(
-        "Your name",
-        validators=[DataRequired("Enter a name."), Length(max=50, message="Use at most 50 "
-                                                                          "characters.")],
-    )
+    display_name = StringField("Your name",
+                               validators=[DataRequired("Enter a name."), _name_length])
     password = PasswordField("Password", validators=[_password_rules])
     confirm = PasswordField(
         "Password again", validators=[EqualTo("password", "The two passwords differ.")]
+    )
+
+
+class RecoverForm(FlaskForm):
+    code = StringField("Recovery code", validators=[DataRequired("Enter the recovery code.")])
+    password = PasswordField("New password", validators=[_password_rules])
+    confirm = PasswordField(
+        "New password again", validators=[EqualTo("password", "The two passwords differ.")]
     )
 
 
@@ -66,6 +82,12 @@ class LoginForm(FlaskForm):
         "Password",
         validators=[DataRequired("Enter your password."), Length(max=PASSWORD_MAX)],
     )
+
+
+def sentence(message: str) -> str:
+    """A device message (``that code is not valid; run ...``) as a sentence for a person."""
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "?", "!")) else message + "."
 
 
 def current_owner() -> Owner | None:
@@ -139,6 +161,16 @@ def _safe_next(target: str | None) -> str | None:
     return target if not parts.scheme and not parts.netloc else None
 
 
+def _show_refusal(form: FlaskForm, exc: BadInput) -> None:
+    """A device message (``field: text``) next to its field; a wrong code counts as a failed
+    login (the limiter stops guessing)."""
+    field, _, message = str(exc).partition(": ")
+    target = getattr(form, field, form.code)
+    target.errors = [*target.errors, sentence(message)]
+    if target is form.code:
+        limiter().failed(client_address())
+
+
 # Endpoint "auth.claim": the gate in webui/__init__ lets it through before the device has an owner.
 @bp.route("/claim", methods=["GET", "POST"], endpoint="claim")
 def claim_page() -> Any:
@@ -148,22 +180,48 @@ def claim_page() -> Any:
     form = ClaimForm()
     if request.method == "POST":
         refuse_if_locked()
-    if form.validate_on_submit():
+        valid = form.validate_on_submit()
         try:
-            profile = claim(db, form.code.data, form.display_name.data, form.password.data)
+            if form.code.data and not code_matches(db, form.code.data):  # said first
+                raise BadInput("code: that setup code is not valid; run 'breathe claim-code' "
+                               "on the device for a new one")
+            profile = (claim(db, form.code.data, form.display_name.data, form.password.data)
+                       if valid else None)
         except BadInput as exc:
-            field, _, message = str(exc).partition(": ")
-            target = getattr(form, field, form.code)
-            target.errors = [*target.errors, message[:1].upper() + message[1:]]
-            if target is form.code:
-                limiter().failed(client_address())
+            _show_refusal(form, exc)
         else:
-            owner = find_owner(db)
-            assert owner is not None and owner.profile.id == profile.id
-            _start_session(profile.id, owner.session_epoch)
-            return redirect(home_url())
+            if profile is not None:
+                owner = find_owner(db)
+                assert owner is not None and owner.profile.id == profile.id
+                _start_session(profile.id, owner.session_epoch)
+                return redirect(home_url())
     status = 400 if form.errors else 200
     return render_template("claim.html", form=form), status
+
+
+@bp.route("/recover", methods=["GET", "POST"], endpoint="recover")
+def recover_page() -> Any:
+    """A new password with the recovery code printed at the device's console; logs in."""
+    db = get_db()
+    if not is_claimed(db):
+        return redirect(url_for("auth.claim"))
+    form = RecoverForm()
+    if request.method == "POST":
+        refuse_if_locked()
+        valid = form.validate_on_submit()
+        try:
+            if form.code.data:
+                check_recovery_code(db, form.code.data)  # said first, whatever else is wrong
+            owner = recover(db, form.code.data, form.password.data) if valid else None
+        except BadInput as exc:
+            _show_refusal(form, exc)
+        else:
+            if owner is not None:
+                limiter().succeeded(client_address())
+                _start_session(owner.profile.id, owner.session_epoch)
+                return redirect(home_url())
+    status = 400 if form.errors else 200
+    return render_template("recover.html", form=form), status
 
 
 @bp.route("/login", methods=["GET", "POST"])

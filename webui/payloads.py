@@ -16,9 +16,10 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from device.pacing.patterns import PHASE_NAMES, RESOLUTION_S, Pattern, describe_errors
+from device.pacing.patterns import PHASE_NAMES, RESOLUTION_S, Pattern
 from device.session.engine import MAX_MINUTES
 from webui.eip55 import is_checksum_address, to_checksum_address
+from webui.messages import field_message, pattern_message
 from webui.security import PASSWORD_MAX
 
 MIN_MINUTES = 0.5  # as ``breathe session start``: a shorter session says nothing about the breath
@@ -59,32 +60,21 @@ def _dotted(loc: tuple[Any, ...]) -> str | None:
     return ".".join(str(part) for part in loc) or None
 
 
-def _got(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _problems(exc: ValidationError) -> list[FieldError]:
     problems = []
     for error in exc.errors(include_url=False):
-        msg = str(error["msg"])
-        if error["type"] == "missing":
-            text = "required"
-        elif error["type"] == "extra_forbidden":
-            text = "unknown field"
-        else:
-            text = f"{msg[:1].lower()}{msg[1:]} (got {_got(error['input'])})"
-        problems.append(FieldError(field=_dotted(error["loc"]), message=text))
+        field = _dotted(error["loc"])
+        problems.append(FieldError(field=field, message=field_message(error, field)))
     return problems
 
 
 def _pattern_problems(exc: ValidationError) -> list[FieldError]:
-    """The pattern model's own messages (they quote what is allowed), with dotted fields."""
+    """A pattern's problems in plain words (``webui.messages``), with dotted fields."""
     problems = []
-    for error, line in zip(exc.errors(include_url=False), describe_errors(exc), strict=True):
+    for error in exc.errors(include_url=False):
         ctx = error.get("ctx") or {}
-        field = ctx.get("field") or _dotted(error["loc"])
-        problems.append(FieldError(field=field, message=line.split(": ", 1)[-1]))
+        field = ctx.get("field") or _dotted(error["loc"]) or "pattern"
+        problems.append(FieldError(field=field, message=pattern_message(error, field)))
     return problems
 
 
@@ -214,6 +204,10 @@ def checksummed(address: str) -> str:
     if digits is None or len(digits) != 40 or any(c not in "0123456789abcdefABCDEF"
                                                   for c in digits):
         raise PydanticCustomError("wallet", "must be 0x followed by 40 hex digits")
+    if int(digits, 16) == 0:
+        raise PydanticCustomError(
+            "wallet_zero", "the all-zero address belongs to nobody: tokens sent there are "
+            "lost for good; enter your own wallet's address")
     if digits in (digits.lower(), digits.upper()):
         return to_checksum_address("0x" + digits)
     if not is_checksum_address("0x" + digits):
@@ -242,3 +236,12 @@ class SettingsUpdate(Body):
 class AccountDelete(Body):
     password: str = Field(min_length=1, max_length=PASSWORD_MAX,
                           description="The owner's password, asked again")
+    check_only: bool = Field(False, description="Only check the password (so the app asks "
+                                                "'are you sure?' after it): nothing is deleted")
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX,
+                                  description="The owner's password now")
+    new_password: str = Field(min_length=1, max_length=PASSWORD_MAX,
+                              description="The new password: at least 10 characters")

@@ -9,11 +9,13 @@ the settings and export views must never show.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -27,9 +29,13 @@ from device.store.db import db_path_for, write_transaction
 from device.store.profiles_repo import Profile, create_profile, get_profile
 from device.store.settings_repo import get_setting, set_setting
 
+log = logging.getLogger(__name__)
+
 AUTH_KEY_PREFIX = "auth."  # settings keys holding secrets: never export or show them
 CLAIM_KEY = "auth.claim_code"
 OWNER_KEY = "auth.owner"
+RECOVERY_KEY = "auth.recovery_code"
+RECOVERY_TTL = timedelta(minutes=30)
 SECRET_KEY_FILE = "web_secret_key"
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
 HASH_METHOD = "scrypt"
@@ -96,7 +102,8 @@ def issue_claim_code(db: Database) -> str:
     """A new setup code (``ABCD-EFGH``); the previous one stops working."""
     if is_claimed(db):
         raise AlreadyClaimed(
-            "device is already claimed: there is no setup code; log in with the owner's password"
+            "device is already claimed: there is no setup code; log in with the owner's "
+            "password, or run 'breathe claim-code --reset' for a recovery code"
         )
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     set_setting(db, CLAIM_KEY, generate_password_hash(code, method=HASH_METHOD))
@@ -127,13 +134,12 @@ def claim(db: Database, typed_code: str, display_name: str, password: str) -> Pr
     Raises BadInput when the code is wrong or already used, the name is invalid (message starts
     with ``display_name:``) or the password breaks the rules.
     """
+    if not code_matches(db, typed_code):
+        raise BadInput("code: that setup code is not valid; run 'breathe claim-code' for a new one")
     problem = check_password_rules(password)
     if problem:
         raise BadInput(f"password: {problem}")
     stored = get_setting(db, CLAIM_KEY)
-    code = normalise_code(typed_code)
-    if stored is None or len(code) != CODE_LENGTH or not check_password_hash(stored, code):
-        raise BadInput("code: that setup code is not valid; run 'breathe claim-code' for a new one")
     password_hash = generate_password_hash(password, method=HASH_METHOD)
     with write_transaction(db):
         # Deleting exactly the hash we checked makes a second, concurrent claim lose.
@@ -150,6 +156,100 @@ def claim(db: Database, typed_code: str, display_name: str, password: str) -> Pr
             "epoch": secrets.token_hex(8),
         })
     return profile
+
+
+def code_matches(db: Database, typed_code: str) -> bool:
+    """Whether ``typed_code`` is the current setup code (checked before anything else)."""
+    stored = get_setting(db, CLAIM_KEY)
+    code = normalise_code(typed_code)
+    return stored is not None and len(code) == CODE_LENGTH and check_password_hash(stored, code)
+
+
+def _set_password(db: Database, owner: Owner, password: str) -> str:
+    """Store a new password hash and a new epoch (every login made before ends); the epoch."""
+    epoch = secrets.token_hex(8)
+    set_setting(db, OWNER_KEY, {
+        "profile_id": owner.profile.id,
+        "password_hash": generate_password_hash(password, method=HASH_METHOD),
+        "epoch": epoch,
+    })
+    return epoch
+
+
+def change_password(db: Database, owner: Owner, current: str, new: str) -> str:
+    """The owner's new password, after checking the current one; returns the new epoch.
+
+    Raises BadInput ``current_password: ...`` when the current password is wrong (check this
+    first and count it as a failed login), ``new_password: ...`` when the new one breaks the rules.
+    """
+    if not check_password_hash(owner.password_hash, current):
+        raise BadInput("current_password: that is not your current password; nothing was "
+                       "changed")
+    problem = check_password_rules(new)
+    if problem:
+        raise BadInput(f"new_password: {problem}")
+    with write_transaction(db):
+        epoch = _set_password(db, owner, new)
+    log.warning("owner password changed in the web app; other logins were ended")
+    return epoch
+
+
+def issue_recovery_code(db: Database, now: datetime | None = None) -> str:
+    """A recovery code for a claimed device (``breathe claim-code --reset`` on its console).
+
+    Being at the device's console is the proof of ownership. The code resets the owner's
+    password at /recover within ``RECOVERY_TTL``; every session, pattern and setting stays.
+    Each new code replaces the previous one.
+    """
+    if not is_claimed(db):
+        raise BadInput("--reset: this device has no owner yet; run 'breathe claim-code' "
+                       "without --reset for a setup code")
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    expires = (now or datetime.now(UTC)) + RECOVERY_TTL
+    set_setting(db, RECOVERY_KEY, {"hash": generate_password_hash(code, method=HASH_METHOD),
+                                   "expires": expires.isoformat()})
+    log.warning("owner recovery code issued at the device console (valid until %s)",
+                expires.isoformat(timespec="minutes"))
+    return format_code(code)
+
+
+def check_recovery_code(db: Database, typed_code: str, now: datetime | None = None
+                        ) -> dict[str, str]:
+    """The stored recovery code if ``typed_code`` is it and still valid, else BadInput."""
+    stored = get_setting(db, RECOVERY_KEY)
+    code = normalise_code(typed_code)
+    if (not is_claimed(db) or stored is None or len(code) != CODE_LENGTH
+            or not check_password_hash(stored["hash"], code)):
+        raise BadInput("code: that recovery code is not valid; run 'breathe claim-code "
+                       "--reset' on the device for a new one")
+    if datetime.fromisoformat(stored["expires"]) < (now or datetime.now(UTC)):
+        raise BadInput("code: that recovery code has expired; run 'breathe claim-code "
+                       "--reset' on the device for a new one")
+    return stored
+
+
+def recover(db: Database, typed_code: str, password: str, now: datetime | None = None) -> Owner:
+    """Reset the owner's password with a recovery code; the code is burnt. Sessions are kept.
+
+    Raises BadInput ``code: ...`` (wrong, used or expired code: checked first) or
+    ``password: ...`` (the rules).
+    """
+    stored = check_recovery_code(db, typed_code, now)
+    owner = find_owner(db)
+    assert owner is not None  # a recovery code exists only on a claimed device
+    problem = check_password_rules(password)
+    if problem:
+        raise BadInput(f"password: {problem}")
+    with write_transaction(db):
+        burned = db.execute("DELETE FROM settings WHERE key = ? AND value = ?",
+                            [RECOVERY_KEY, json.dumps(stored)]).rowcount
+        if burned != 1:
+            raise BadInput("code: that recovery code has just been used")
+        _set_password(db, owner, password)
+    log.warning("owner password reset with a recovery code; sessions and settings kept")
+    recovered = find_owner(db)
+    assert recovered is not None
+    return recovered
 
 
 def authenticate(db: Database, name: str, password: str) -> Owner | None:

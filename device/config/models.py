@@ -233,6 +233,10 @@ class WebSettings(Section):
                                                             "empty: plain http")
     tls_key: ExistingFile | None = Field(None, description="TLS private key (PEM) belonging "
                                                            "to tls_cert")
+    redirect_port: int | None = Field(
+        None, ge=1, le=65535,
+        description="With tls_cert set: a plain-http port that sends browsers to https and "
+                    "offers the device's CA certificate at /trust; empty: none")
 
     @model_validator(mode="after")
     def _cert_and_key(self) -> WebSettings:

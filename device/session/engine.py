@@ -292,10 +292,12 @@ class SessionEngine:
             pstate = live.pacing.state()
             changes = live.pacing.poll_changes()
             if self._status == "running":
-                measured = reading if mode == "measuring" else None
+                events = events_on_session_time(pop_events(self.breath), pstate.elapsed, reading)
+                live.rate.add_events(events)  # the session's rate: its own breaths only
+                live.rate.observe(reading if mode == "measuring" else None, pstate.elapsed)
+                measured = live.rate.shown(reading) if mode == "measuring" else None
                 live.metrics.add(Sample.from_parts(pstate, measured))
-                events = pop_events(self.breath)
-                live.metrics.add_events(events_on_session_time(events, pstate.elapsed, reading))
+                live.metrics.add_events(events)
             if self.outputs is not None:
                 self.outputs.tick(pstate, changes, now)  # may pause or stop via the button
             if self._live is not live:
@@ -345,7 +347,7 @@ class SessionEngine:
         reason: str | None,
     ) -> LiveState:
         adherence, coverage = live.metrics.live()
-        measured = reading if mode == "measuring" else None
+        measured = live.rate.shown(reading) if mode == "measuring" else None
         duration = live.pacing.duration_s or 0.0
         return LiveState(
             status=self._status,

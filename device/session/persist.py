@@ -23,7 +23,7 @@ import sqlite3
 from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,6 +38,7 @@ from device.pacing.patterns import Pattern
 from device.privacy import effective_privacy
 from device.session.live_state import SessionStatus
 from device.session.metrics import MetricsAccumulator, SessionMetrics
+from device.session.own_rate import SessionRate
 from device.store.db import open_db, timestamp, write_transaction
 from device.store.errors import StoreError
 from device.store.outbox_repo import Outgoing, enqueue
@@ -71,6 +72,7 @@ class LiveSession:
     last_checkpoint: float  # clock seconds
     written_from: int = 0  # first timeline second the next checkpoint (re)writes
     checkpoints: int = 0
+    rate: SessionRate = field(default_factory=SessionRate)  # from the session's own breaths
 
     def unwritten(self, snapshot: SessionMetrics) -> list[TimelinePoint]:
         """Timeline rows not yet stored; the last second written may have been partial, so it

@@ -4,7 +4,7 @@
 // network fails, the last good copy. Never cached: anything but GET, the live stream, the CSRF
 // token, exports and the current session state. Logging out or deleting the account drops the
 // saved data.
-const VERSION = "1";
+const VERSION = "2"; // 2: phone layouts, the live view's controls under the guide
 const SHELL = `breathe-shell-${VERSION}`;
 const API = "breathe-api";
 const SUMMARY_SHELL = "/sessions/_"; // one shell serves every session's summary offline

@@ -10,7 +10,10 @@ import { patternShape } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 const CATEGORIES = ["stress", "sleep", "energy", "focus"];
-const state = { page: 1, pageSize: 10 };
+const state = { page: 1, pageSize: 10, syncOff: false };
+const SYNC_OFF_TEXT = "Sync is turned off on this device, so the shared catalog cannot be " +
+  "reached: searching and sharing are not available. Whoever set up the device can turn sync " +
+  "on in its configuration.";
 
 function status(text) { fill("catalog-status", text); }
 
@@ -133,8 +136,8 @@ function shareForm(p) {
         h("p", { class: "muted" }, p.public ? "Shared in the catalog." : "Not shared."),
         h("div", { class: "row" }, category, tags),
         h("div", { class: "row" },
-          h("button", { type: "button", onclick: () => send(true) }, p.public ? "Update" : "Share"),
-          p.public ? h("button", { type: "button", class: "secondary", onclick: () => send(false) }, "Stop sharing") : null)),
+          h("button", { type: "button", disabled: state.syncOff ? true : null, onclick: () => send(true) }, p.public ? "Update" : "Share"),
+          p.public ? h("button", { type: "button", class: "secondary", disabled: state.syncOff ? true : null, onclick: () => send(false) }, "Stop sharing") : null)),
     line);
   return li;
 }
@@ -156,5 +159,22 @@ async function mine() {
 $("catalog-search").addEventListener("submit", (ev) => { ev.preventDefault(); state.page = 1; browse(); });
 $("prev").addEventListener("click", () => { state.page -= 1; browse(); });
 $("next").addEventListener("click", () => { state.page += 1; browse(); });
-browse();
-mine();
+/** With sync off there is no catalog: say so once, and offer nothing that cannot work. */
+async function start() {
+  try {
+    state.syncOff = !(await api("/api/settings")).sync_enabled;
+  } catch { /* offline or older device: try the catalog and show its answer */ }
+  if (state.syncOff) {
+    const banner = $("sync-off");
+    fill(banner, SYNC_OFF_TEXT);
+    banner.hidden = false;
+    for (const control of $("catalog-search").elements) control.disabled = true;
+    fill($("catalog-list"));
+    $("catalog-list").setAttribute("aria-busy", "false");
+  } else {
+    browse();
+  }
+  mine();
+}
+
+start();

@@ -63,7 +63,7 @@ function niceMax(value) {
  * line). ``opts``: {label (for screen readers), xLabel, yLabel, yMin, yMax, xFormat, height}.
  */
 export function lineChart(series, opts = {}) {
-  const W = 400, H = opts.height || 200, L = 40, R = 20, T = 12, B = 36;
+  const W = 400, H = opts.height || 200, L = 52, R = 20, T = 12, B = 36; // L: room for "100 %"
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]).filter((v) => v !== null && v !== undefined));
   const x0 = xs.length ? Math.min(...xs) : 0, x1 = xs.length ? Math.max(...xs) : 1;
@@ -101,7 +101,7 @@ export function lineChart(series, opts = {}) {
 
 /** Bars with labels under them. ``bars``: [{label, value}]. */
 export function barChart(bars, opts = {}) {
-  const W = 400, H = opts.height || 180, L = 40, R = 10, T = 12, B = 30;
+  const W = 400, H = opts.height || 180, L = 52, R = 10, T = 12, B = 30;
   const max = niceMax(Math.max(0, ...bars.map((b) => b.value || 0)));
   const node = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
     "aria-label": opts.label || "bar chart" });

@@ -89,7 +89,8 @@ function onState(s) {
   last = s;
   receivedAt = performance.now();
   if (s.status === "idle") {
-    show("idle");
+    if (ring.session) showInterrupted(ring.session);
+    else show("idle");
     return;
   }
   if (s.status !== "running" && s.status !== "paused") {
@@ -127,10 +128,28 @@ function onState(s) {
   }
 }
 
+/** The device came back with nothing running while this page showed a session: say what
+ * became of it (a restart keeps it as interrupted, with what was measured up to then). */
+async function showInterrupted(id) {
+  try {
+    const kept = await api(`/api/sessions/${encodeURIComponent(id)}`);
+    if (last && last.status !== "idle") return; // a newer state came meanwhile
+    set("finished-text", kept.status === "interrupted"
+      ? `The device restarted during the session. It was kept as interrupted after ${clock(kept.duration_s)}, with everything measured until then.`
+      : `The last session was ${kept.status} after ${clock(kept.duration_s)}.`);
+    $("summary-link").href = `/sessions/${encodeURIComponent(id)}`;
+    show("finished");
+  } catch {
+    show("idle");
+  }
+}
+
 function onConnection(kind, text) {
   const node = $("connection");
   node.dataset.state = kind;
   node.textContent = text;
+  // no news from the device: the guide must not stand still at full size as if it were live
+  $("guide").classList.toggle("stale", kind !== "live");
 }
 
 // -- drawing ------------------------------------------------------------------------------------
@@ -239,6 +258,9 @@ async function command(name) {
   if (name === "stop") stopping = true;
   try {
     onState(await api(`/api/session/${name}`, { method: "POST" }));
+    // the pressed button is hidden now: keep the keyboard on its counterpart, not the page top
+    if (name === "pause") $("resume").focus();
+    if (name === "resume") $("pause").focus();
   } catch (err) {
     stopping = false;
     showError("control-error", err);

@@ -45,6 +45,7 @@ async function loadProfile() {
 
 $("profile-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  $("profile-status").textContent = "";  // a failed save must not sit beside an old "saved"
   clear(event.target, ["display_name", "wallet_address", "profile-form"]);
   const wallet = $("wallet_address").value.trim();
   try {
@@ -54,6 +55,33 @@ $("profile-form").addEventListener("submit", async (event) => {
     flash("profile-status", "Profile saved.");
   } catch (err) {
     fieldError(err, "profile-form-error");
+  }
+});
+
+// -- password -----------------------------------------------------------------------------------
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("password-status").textContent = "";
+  clear(event.target, ["pw-current_password", "pw-new_password", "pw-confirm", "password-form"]);
+  const current = $("pw-current_password").value;
+  const fresh = $("pw-new_password").value;
+  if (!current) {
+    fieldError({ field: "current_password", message: "Enter your current password." }, "password-form-error", "pw-");
+    return;
+  }
+  if (fresh !== $("pw-confirm").value) {
+    fieldError({ field: "confirm", message: "The two new passwords differ." }, "password-form-error", "pw-");
+    return;
+  }
+  try {
+    const done = await api("/api/account/password", { method: "POST", body: {
+      current_password: current, new_password: fresh,
+    } });
+    event.target.reset();
+    flash("password-status", done.message);
+  } catch (err) {
+    fieldError(err, "password-form-error", "pw-");
   }
 });
 
@@ -71,6 +99,7 @@ async function loadSettings() {
 
 $("privacy-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  $("privacy-status").textContent = "";
   clear(event.target, ["privacy-form"]);
   const retention = document.querySelector("input[name=retention]:checked");
   try {
@@ -101,10 +130,14 @@ async function loadStatus() {
       metric("Camera", cam.state ? `${cam.state}${cam.fps ? `, ${cam.fps} fps` : ""}` : "—"),
     ];
     if (s.gpio) rows.push(metric("LED and motor", typeof s.gpio === "string" ? s.gpio : s.gpio.state || s.gpio.pins));
+    const syncOff = mqtt.state === "disabled";
+    rows.push(metric("Sync (MQTT)", syncOff ? "Off: nothing leaves this device" : mqtt.state || "—"));
+    if (!syncOff) {  // with sync off nothing is waiting: nothing will ever be sent
+      rows.push(
+        metric("Last sync", mqtt.last_sync ? new Date(mqtt.last_sync).toLocaleString() : "never"),
+        metric("Waiting to sync", s.outbox_depth === null || s.outbox_depth === undefined ? "—" : `${s.outbox_depth} message(s)`));
+    }
     rows.push(
-      metric("Sync (MQTT)", mqtt.state || "—"),
-      metric("Last sync", mqtt.last_sync ? new Date(mqtt.last_sync).toLocaleString() : "never"),
-      metric("Waiting to sync", s.outbox_depth === null || s.outbox_depth === undefined ? "—" : `${s.outbox_depth} message(s)`),
       metric("Up for", duration(s.uptime_s)),
       metric("Memory", s.memory && s.memory.rss_mb ? `${Math.round(s.memory.rss_mb)} MB` : "—"),
       metric("Temperature", s.cpu_temp_c === null || s.cpu_temp_c === undefined ? "—" : `${s.cpu_temp_c} °C`),
@@ -129,8 +162,10 @@ $("delete-form").addEventListener("submit", async (event) => {
     fieldError({ field: "password", message: "Enter your password to confirm." }, "delete-password-error", "delete-");
     return;
   }
-  if (!confirm("Delete all your data and your account from this device? This cannot be undone.")) return;
   try {
+    // the password first: "are you sure?" is only worth asking once it is right
+    await api("/api/account/delete", { method: "POST", body: { password, check_only: true } });
+    if (!confirm("Delete all your data and your account from this device? This cannot be undone.")) return;
     await api("/api/account/delete", { method: "POST", body: { password } });
   } catch (err) {
     if (err instanceof ApiError) fieldError({ field: "password", message: err.message }, "delete-password-error", "delete-");
