@@ -217,6 +217,9 @@ def test_https_makes_a_certificate_and_the_settings_use_it(prefix):
     toml = tomllib.loads((prefix / "etc/breathe/device.toml").read_text())
     assert toml["web"]["tls_cert"] == "/etc/breathe/tls/web.crt"
     assert toml["web"]["tls_key"] == "/etc/breathe/tls/web.key"
+    # https on 8443, and plain http on 8080 (what phones were told) sends them there
+    assert (toml["web"]["port"], toml["web"]["redirect_port"]) == (8443, 8080)
+    assert toml["mqtt"]["port"] == 1883  # only [web]'s port moved
     plain = prefix.parent / "plain"
     (plain / "boot/firmware").mkdir(parents=True)
     install("--root", str(plain))
