@@ -105,6 +105,21 @@ def test_tracking_skips_the_detector_and_follows_the_person():
     assert times.detect_invoke > 0 and times.landmark_invoke > 0 and times.total > 0
 
 
+def test_the_detector_is_released_while_a_person_is_tracked_and_comes_back_when_lost():
+    backend = LiteRTPoseBackend()
+    frame = PHOTOS["astronaut_small_in_room"]
+    first = backend.detect(frame, timestamp=0.0)
+    assert first is not None and backend.detector is not None
+    for t in range(1, 70, 3):  # tracked for over a minute: the detector is not needed
+        assert backend.detect(_shifted(frame, t % 5, 0), timestamp=float(t)) is not None
+    assert backend.detector is None
+    assert backend.detect(EMPTY["blank_wall"], timestamp=71.0) is None  # the person left
+    assert backend.detector is not None  # loaded again to look for them
+    back = backend.detect(frame, timestamp=72.0)
+    assert back is not None and backend.last_times.ran_detection
+    assert np.abs(back.points[KEY_POINTS, :2] - first.points[KEY_POINTS, :2]).max() < 3.0
+
+
 def test_tracking_recovers_on_the_same_frame_when_the_person_jumps():
     backend = LiteRTPoseBackend()
     assert backend.detect(_on_canvas(ASTRONAUT, 0.4, (10, 10))) is not None

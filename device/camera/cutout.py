@@ -15,6 +15,7 @@ import numpy as np
 from device.errors import SourceError
 from device.vision.geometry import crop, crop_matrix, to_range
 from device.vision.litert_backend import LiteRTPoseBackend
+from device.vision.runner import release_memory
 
 
 def find_person(image_bgr: np.ndarray, what: str = "photo") -> tuple[np.ndarray, np.ndarray]:
@@ -43,4 +44,7 @@ def find_person(image_bgr: np.ndarray, what: str = "photo") -> tuple[np.ndarray,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0.0,
     )
-    return landmarks.points[:, :2].copy(), mask
+    points = landmarks.points[:, :2].copy()
+    del backend, runner  # the models are not needed again: hand their ~80 MB back
+    release_memory()
+    return points, mask

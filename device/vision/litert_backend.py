@@ -14,6 +14,7 @@ landmarks, so the detector only runs when the person is lost.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from device.vision.pose_tensors import (
     decode_landmarks,
     refine_with_heatmap,
 )
-from device.vision.runner import ModelRunner
+from device.vision.runner import ModelRunner, release_memory
 from device.vision.smoothing import OneEuroFilter
 from device.vision.types import LandmarkBackend, Landmarks
 
@@ -47,7 +48,11 @@ from device.vision.types import LandmarkBackend, Landmarks
 _DET_CENTER = 0
 _DET_SCALE = 1
 _ROI_SCALE = 1.25
+log = logging.getLogger(__name__)
 _FRAME_INTERVAL = 1 / 30  # assumed time between calls that pass no timestamp (as mediapipe)
+# The detector (~30 MB resident) only runs to find a person who is not tracked: while one is,
+# it is loaded again only when they are lost (about 0.1-0.2 s, once).
+DETECTOR_IDLE_S = 60.0
 
 
 @dataclass
@@ -105,7 +110,10 @@ class LiteRTPoseBackend(LandmarkBackend):
     ) -> None:
         if threads < 1:
             raise BadInput(f"threads must be >= 1, got {threads}")
-        self.detector = ModelRunner(detector_path or model_path("pose_detection"), threads)
+        self._detector_path = detector_path or model_path("pose_detection")
+        self._threads = threads
+        self.detector: ModelRunner | None = ModelRunner(self._detector_path, threads)
+        self._detector_used = 0.0  # self._t when the detector last ran
         self.landmarker = ModelRunner(landmark_path or model_path("pose_landmark_full"), threads)
         self.tracking = tracking
         self.min_presence = min_presence
@@ -128,6 +136,7 @@ class LiteRTPoseBackend(LandmarkBackend):
         self._lm_heatmap = self.landmarker.output_by_shape(
             lambda s: len(s) == 4 and s[-1] == 39, "heatmap"
         )
+        self.detector_idle_s = DETECTOR_IDLE_S
         self._roi: Roi | None = None
         self._aux_filter = OneEuroFilter()
         self._t = 0.0
@@ -172,8 +181,16 @@ class LiteRTPoseBackend(LandmarkBackend):
         points, presence = found
         if self.tracking:
             self._roi = self._next_roi(points)
+            if self.detector is not None and self._t - self._detector_used > self.detector_idle_s:
+                self._release_detector()
         body = points[:BODY_POINTS, :3].copy()
         return Landmarks(points=body, presence=presence, backend=self.name)
+
+    def _release_detector(self) -> None:
+        """A person tracked this long needs no detector: free its memory until they are lost."""
+        self.detector = None
+        release_memory()
+        log.debug("pose detector released after %.0f s unused", self.detector_idle_s)
 
     def reset(self) -> None:
         """Forget the tracked ROI and its smoothing: the next ``detect()`` runs the detector."""
@@ -200,6 +217,9 @@ class LiteRTPoseBackend(LandmarkBackend):
         letterbox, pad = letterbox_roi(width, height, det_h / det_w)
         tensor = to_range(crop(image, letterbox, det_w, det_h, border_zero=True), -1.0, 1.0)
         timer.lap("preprocess")
+        if self.detector is None:
+            self.detector = ModelRunner(self._detector_path, self._threads)
+        self._detector_used = self._t
         outputs = self.detector.run(tensor)
         timer.lap("detect_invoke")
         scores, boxes, keypoints = ssd.decode_detections(
