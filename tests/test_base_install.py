@@ -86,18 +86,32 @@ print(json.dumps(failed))
                     "assert load_photo('grace_hopper').mask.max() > 0.9")
 
 
-def test_a_missing_extra_is_named_with_exit_2(base_venv, tmp_path):
+def test_a_missing_extra_or_an_altered_model_is_named_with_exit_2(base_venv, tmp_path):
     from device.camera.synth import ScenarioSpec, write_video
 
     video = tmp_path / "clip.mp4"
     write_video(ScenarioSpec(name="clip", duration=2, fps=10, width=320, height=240), video)
-    done = subprocess.run([str(base_venv / "bin" / "breathe"), "analyze", str(video), "--plot",
-                           str(tmp_path / "out.png")], capture_output=True, text=True,
-                          timeout=300)
+    analyze = [str(base_venv / "bin" / "breathe"), "analyze", str(video)]
+    done = subprocess.run([*analyze, "--plot", str(tmp_path / "out.png")], capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 2
     assert "pip install 'breathe[plot]'" in done.stderr and "--plot" in done.stderr
     assert done.stderr.count("\n") <= 2, done.stderr  # one line, no traceback
     assert not (tmp_path / "out.png").exists()
+    # a model file damaged on the SD card: refused by its sha256, the fix named
+    [model] = base_venv.glob("lib/python3.*/site-packages/device/vision/tflite/"
+                             "pose_landmark_full.tflite")
+    original = model.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0xFF
+    model.write_bytes(bytes(damaged))
+    try:
+        done = subprocess.run(analyze, capture_output=True, text=True, timeout=300)
+    finally:
+        model.write_bytes(original)
+    assert done.returncode == 2
+    assert str(model) in done.stderr and "sha256" in done.stderr and "reinstall" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def _free_port() -> int:

@@ -13,11 +13,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import SourceError
+from device.errors import BadInput, SourceError
 
 
-class ModelError(SourceError):
-    """A model file is missing, unreadable or not the file we expect."""
+class ModelError(SourceError, BadInput):
+    """A model file is missing, unreadable or not the file we expect (CLI exit code 2: the
+    message names the fix, reinstalling)."""
 
 
 @dataclass(frozen=True)
