@@ -270,6 +270,22 @@ class Arm64:
                 return int(fields[2]), int(fields[3])
         raise AssertionError(f"no user {name} in the arm64 root")
 
+    def home(self, name: str) -> str:
+        """Home directory of ``name`` in the root's /etc/passwd."""
+        for line in (self.root / "etc/passwd").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name:
+                return fields[5]
+        raise AssertionError(f"no user {name} in the arm64 root")
+
+    def group_id(self, name: str) -> int:
+        """gid of group ``name`` in the root's /etc/group."""
+        for line in (self.root / "etc/group").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == name:
+                return int(fields[2])
+        raise AssertionError(f"no group {name} in the arm64 root")
+
     def as_breathe(self, *cmd: str, env: dict[str, str] | None = None,
                    **kw) -> subprocess.CompletedProcess:
         settings = [f"{k}={v}" for k, v in (env or {}).items()]
@@ -383,11 +399,17 @@ def test_the_service_starts_as_its_unit_says_and_stops_cleanly(arm64):
     [workdir] = re.findall(r"^WorkingDirectory=(.+)$", unit, re.M)
     environment = re.findall(r"^Environment=(.+)$", unit, re.M)
     environment.append(f"BREATHE__WEB__PORT={SERVICE_PORT}")
+    # what systemd sets for User=: the account's home, name and shell
+    environment += [f"HOME={arm64.home(user)}", f"USER={user}", f"LOGNAME={user}"]
+    [groups] = re.findall(r"^SupplementaryGroups=(.+)$", unit, re.M)
     data = arm64.root / "var/lib/breathe"
     data.mkdir(exist_ok=True)  # systemd's StateDirectory= would make it
-    shutil.chown(data, *arm64.owner("breathe"))
-    command = ["chroot", str(arm64.root), "runuser", "-u", user, "--", "sh", "-c",
-               'cd "$1" && shift && exec "$@"', "sh", workdir, "env", *environment,
+    uid, gid = arm64.owner(user)
+    shutil.chown(data, uid, gid)
+    extra = ",".join(str(arm64.group_id(name)) for name in groups.split())
+    # chroot execs the daemon itself (as systemd would): SIGTERM reaches it, not a wrapper
+    command = ["chroot", f"--userspec={uid}:{gid}", f"--groups={extra}", str(arm64.root),
+               "sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", workdir, "env", *environment,
                *exec_start.split()]
     began = time.monotonic()
     service = subprocess.Popen(command, env=arm64.env, stdout=subprocess.PIPE,
