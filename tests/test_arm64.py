@@ -262,29 +262,23 @@ class Arm64:
             self.timings[label] = round(time.monotonic() - began, 1)
         return result
 
-    def owner(self, name: str) -> tuple[int, int]:
-        """uid and gid of ``name`` in the root's /etc/passwd."""
-        for line in (self.root / "etc/passwd").read_text().splitlines():
+    def _entry(self, table: str, name: str) -> list[str]:
+        """The fields of ``name``'s line in the root's /etc/passwd or /etc/group."""
+        for line in (self.root / "etc" / table).read_text().splitlines():
             fields = line.split(":")
             if fields[0] == name:
-                return int(fields[2]), int(fields[3])
-        raise AssertionError(f"no user {name} in the arm64 root")
+                return fields
+        raise AssertionError(f"no {name} in the arm64 root's /etc/{table}")
+
+    def owner(self, name: str) -> tuple[int, int]:
+        fields = self._entry("passwd", name)
+        return int(fields[2]), int(fields[3])
 
     def home(self, name: str) -> str:
-        """Home directory of ``name`` in the root's /etc/passwd."""
-        for line in (self.root / "etc/passwd").read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == name:
-                return fields[5]
-        raise AssertionError(f"no user {name} in the arm64 root")
+        return self._entry("passwd", name)[5]
 
     def group_id(self, name: str) -> int:
-        """gid of group ``name`` in the root's /etc/group."""
-        for line in (self.root / "etc/group").read_text().splitlines():
-            fields = line.split(":")
-            if fields[0] == name:
-                return int(fields[2])
-        raise AssertionError(f"no group {name} in the arm64 root")
+        return int(self._entry("group", name)[2])
 
     def as_breathe(self, *cmd: str, env: dict[str, str] | None = None,
                    **kw) -> subprocess.CompletedProcess:
