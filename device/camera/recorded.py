@@ -13,7 +13,8 @@ not): the waveform is smoothed without lag below the cardiac band, and peaks and
 a prominence of at least ``PROMINENCE`` of the typical breath are its breaths. A breath's
 inhale starts where the signal leaves its trough (the last moment within ``DEPART`` of the
 swing above it), its exhale where the signal leaves its peak; everything from the exhale start
-to the next inhale start, plateau included, is exhale, as in ``waveform``.
+to the next inhale start, plateau included, is exhale, as in ``waveform``. A bump that rises
+more than that in the pause counts as the start of the inhale (the chest did rise).
 
 ``speed`` < 1 plays the breathing slower (a 20/min record becomes a 10/min person at 0.5);
 the cardiac ripple keeps its own timing, as a slower breather's heart does.
@@ -63,15 +64,15 @@ def load_resp(path: str, column: str = "RESP") -> tuple[np.ndarray, float]:
     try:
         with p.open(newline="") as fh:
             reader = csv.reader(fh)
-            header = [h.strip() for h in next(reader)]
-            if column not in header:
-                raise SourceError(f"{p}: no {column!r} column (header: {', '.join(header)}); "
-                                  "give a BIDMC *_Signals.csv file")
-            k = header.index(column)
-            rows = [(r[0], r[k]) for r in reader if len(r) > k]
+            header = [h.strip() for h in next(reader, [])]
+            k = header.index(column) if column in header else -1
+            rows = [(r[0], r[k]) for r in reader if len(r) > k] if k >= 0 else []
     except OSError as exc:
-        raise SourceError(f"{p}: cannot read the recording ({exc.strerror}); set "
+        raise SourceError(f"{p}: cannot read the recording ({exc.strerror or exc}); set "
                           f"{DATA_ENV} or --data to the folder of BIDMC records") from exc
+    if k < 0:
+        raise SourceError(f"{p}: no {column!r} column (header: {', '.join(header)}); "
+                          "give a BIDMC *_Signals.csv file")
     data = np.array([[_num(a), _num(b)] for a, b in rows], dtype=float)
     if len(data) < 100:
         raise SourceError(f"{p}: only {len(data)} samples of {column}; need a longer recording")

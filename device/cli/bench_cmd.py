@@ -21,10 +21,15 @@ def bench() -> None:
               help="Video to time (default: a generated 60 s 640x480 30 fps clip).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_CACHE, show_default=True, help="Where generated clips are kept.")
-def bench_analyze(video: Path | None, cache: Path) -> None:
-    """Frames/s of `breathe analyze` at 640x480 with decoding, per-stage cost, peak RSS."""
+@click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Runs of ours and the textbook method, interleaved; medians are shown.")
+def bench_analyze(video: Path | None, cache: Path, repeat: int) -> None:
+    """Frames/s of `breathe analyze` at 640x480 with decoding, per-stage cost, peak RSS, and
+    the textbook optical-flow method's frames/s in the same run."""
+    import statistics
+
     from device.bench.accuracy import clip_for
-    from device.bench.throughput import cli_run, decode_fps, stage_costs
+    from device.bench.throughput import cli_run, decode_fps, stage_costs, textbook_run
     from device.camera.suites import free, quick_suite
     from device.vision.factory import make_backend
 
@@ -36,7 +41,16 @@ def bench_analyze(video: Path | None, cache: Path) -> None:
         video, _ = clip_for(spec, cache)
     click.echo(f"video: {video}")
     click.echo(f"decode only:           {decode_fps(video):8.0f} frames/s")
-    costs = stage_costs(video, make_backend("litert"))
+    backend = make_backend("litert")
+    ours, textbook = [], []
+    for _ in range(repeat):
+        costs = stage_costs(video, backend)
+        ours.append(costs["wall_fps"])
+        textbook.append(textbook_run(video, backend)["wall_fps"])
+    click.echo(f"ours vs textbook:      {statistics.median(ours):8.0f} vs "
+               f"{statistics.median(textbook):.0f} frames/s (median of {repeat} interleaved "
+               f"runs; ours {', '.join(f'{v:.0f}' for v in ours)}; textbook "
+               f"{', '.join(f'{v:.0f}' for v in textbook)})")
     click.echo(f"pipeline in-process:   {costs['wall_fps']:8.0f} frames/s "
                f"({costs['frames']} frames, decoding in a second thread)")
     click.echo(f"  landmarks            {costs['landmarks_ms_per_frame']:8.3f} ms/frame "
