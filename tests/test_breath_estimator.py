@@ -200,7 +200,10 @@ def test_rate_follows_a_change_within_a_few_breaths() -> None:
     before = [f["rate_bpm"] for f in frames if change - 15 <= f["t"] < change]
     after = [f["rate_bpm"] for f in frames if change + 10 <= f["t"]]
     assert np.median(before) == pytest.approx(12, abs=0.6)
-    assert np.mean([abs(r - 20) <= 1 for r in after]) > 0.97
+    # (> 0.97 before breaths were dated where the signal leaves a turn; one long breath at
+    # 105 s now reads 18.95 for 1.5 s)
+    assert np.mean([abs(r - 20) <= 1 for r in after]) > 0.95
+    assert np.median(after) == pytest.approx(20, abs=0.3)
 
 
 # ---- no reading -------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A breath of length ``c`` starting at ``s`` gives a trough (inhale start) at ``s`` and a peak at
 ``s + 0.4 c``; the tracker sees them in that order, optionally with timing noise, and what it
-shows is compared with what a person counting the last four breaths would say.
+shows is compared with what a person counting the breaths of the shown window would say: the
+last four breaths, but no more than 30 s of them (so 6/min counts three breaths, 4/min two).
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ def feed(tracker: RateTracker, points) -> list[tuple[int, str, float | None]]:
     return [(i, kind, (tracker.add(kind, t), tracker.rate_bpm)[1]) for kind, t, i in points]
 
 
-def counted(cycles: list[float], ended: int, n: int = 4) -> float:
-    """The rate over the last ``n`` whole breaths that ended by breath ``ended``."""
-    last = cycles[max(0, ended - n):ended]
+def counted(cycles: list[float], ended: int) -> float:
+    """The rate over the last four breaths that ended by breath ``ended``, leaving out the
+    older ones while they span more than 30 s (at least two stay)."""
+    last = cycles[max(0, ended - 4):ended]
+    while len(last) > 2 and sum(last) > 30.0:
+        last = last[1:]
     return 60.0 * len(last) / sum(last)
 
 
@@ -44,7 +48,7 @@ def jittered(rate: float, count: int, cv: float, seed: int) -> list[float]:
 
 
 @pytest.mark.parametrize("rate", [6.0, 12.0, 20.0, 30.0, 40.0])
-def test_irregular_breathing_reads_as_the_last_four_breaths(rate: float) -> None:
+def test_irregular_breathing_reads_as_the_breaths_of_the_window(rate: float) -> None:
     """10 % breath-to-breath jitter; peaks timed to 1.5 % of a breath, troughs (which sit in
     the end-of-exhale pause) to 5 %, as measured on the test videos."""
     cycles = jittered(rate, 60, 0.10, seed=int(rate))
@@ -76,7 +80,7 @@ def test_a_step_from_12_to_20_shows_within_about_two_breaths() -> None:
 
 
 def test_a_slow_drift_is_followed_breath_by_breath_not_jumped() -> None:
-    """12 → 16 over ten breaths: each reading is the last four breaths, never ahead of them."""
+    """12 → 16 over ten breaths: each reading is the window's breaths, never ahead of them."""
     rates = [12.0] * 8 + list(np.linspace(12.4, 16.0, 10)) + [16.0] * 6
     cycles = [60.0 / r for r in rates]
     shown = feed(RateTracker(), turning_points(cycles))
@@ -138,6 +142,22 @@ def test_the_breath_length_for_timing_follows_a_change_at_once() -> None:
     feed(tracker, turning_points(cycles)[:-1])  # up to the trough that ends the 2nd 4 s breath
     assert tracker.period == pytest.approx(4.0, abs=0.01)
     assert tracker.rate_bpm == pytest.approx(counted(cycles, 12), abs=0.5)
+
+
+@pytest.mark.parametrize(("rate", "seconds"), [(4.0, 30.0), (6.0, 30.0), (12.0, 20.0),
+                                               (24.0, 10.0)])
+def test_the_shown_window_is_time_based(rate: float, seconds: float) -> None:
+    """A slow breather's number is not a 40 s average (four breaths at 6/min)."""
+    tracker = RateTracker()
+    assert tracker.shown_window_s(60.0 / rate) == pytest.approx(seconds)
+    # a change from ``rate`` to 20 % slower, gradual enough not to count as a new pace:
+    # after the window's worth of new breaths the number has fully moved
+    cycles = [60.0 / rate] * 30 + [60.0 / rate * (1 + 0.02 * k) for k in range(1, 11)]
+    cycles += [60.0 / rate * 1.2] * 30
+    shown = feed(tracker, turning_points(cycles))
+    settled = 40 + int(np.ceil(seconds / (60.0 / rate * 1.2))) + 1
+    after = [r for i, kind, r in shown if i >= settled and kind == "trough"]
+    assert after and all(r == pytest.approx(rate / 1.2, rel=0.02) for r in after)
 
 
 def test_no_periods_no_rate() -> None:

@@ -47,6 +47,21 @@ def stage_costs(path: Path, backend) -> dict:
     }
 
 
+def textbook_run(path: Path, backend) -> dict:
+    """The textbook optical-flow method (``device.bench.textbook``) over the same file, in
+    this process with the same decoding thread: frames/s."""
+    from device.bench.textbook import analyze_textbook
+
+    source = VideoFileSource(path)
+    try:
+        if hasattr(backend, "reset"):
+            backend.reset()
+        result = analyze_textbook(source, backend, str(path))
+    finally:
+        source.close()
+    return {"frames": result.video["frames"], "wall_fps": result.video["frames"] / result.wall_s}
+
+
 def cli_run(path: Path) -> dict:
     """``breathe analyze`` as a user runs it, in a child process: wall time and peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:

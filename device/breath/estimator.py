@@ -79,7 +79,7 @@ class BreathEstimator:
         self.rate = RateTracker(self.cfg.min_bpm, self.cfg.max_bpm)
         self.repeat = Periodicity(self.fps)
         self._repeat_scores: deque[float] = deque(maxlen=3)
-        self._swings: deque[float] = deque(maxlen=5)
+        self._swings: deque[float] = deque(maxlen=6)
         self._speed: dict[int, deque[float]] = {1: deque(maxlen=3), -1: deque(maxlen=3)}
         self._stroke_s: dict[int, deque[float]] = {1: deque(maxlen=3), -1: deque(maxlen=3)}
         self._pick = {1: self._iy, -1: self._iy}  # velocity filter watching for each onset
@@ -186,7 +186,11 @@ class BreathEstimator:
         """Recent breath depth, fading (to a floor) when breathing stops, e.g. in a hold."""
         if not self._swings:
             return 0.0
-        depth = statistics.median(self._swings)
+        # The two largest of the last six strokes: a breath is two strokes (in and out), and
+        # the small wiggles of a long pause (heartbeat, sway) must not talk the depth down,
+        # or the hysteresis shrinks with it and every wiggle becomes a breath.
+        top = sorted(self._swings)[-2:]
+        depth = max(statistics.median(self._swings), 0.6 * sum(top) / len(top))
         if self._last_ext_t is None or self._t_prev is None:
             return depth
         idle = self._t_prev - self._last_ext_t - 2.0 * (self.rate.period or 8.0)
@@ -264,7 +268,7 @@ class BreathEstimator:
             score = self.repeat.score(self.rate.period) if self.rate.period else None
             if score is not None:
                 self._repeat_scores.append(score)
-        quality = self._quality(sig_y, depth)
+        quality = self._quality(sig_y, statistics.median(self._swings) if self._swings else 0.0)
         rate = self._rate(t, quality)
         self._n_rate += rate is not None
         phase = st.phase if self._active(t) else None

@@ -58,6 +58,7 @@ class StrokeTracker:
         self.events: list[BreathEvent] = []
         self.holds: list[Hold] = []
         self.extrema: deque[Extremum] = deque(maxlen=8)
+        self._trail: deque[tuple[float, float]] = deque(maxlen=max(8, round(30.0 * fps)))
         self._last_t: float | None = None
         self.reset(None)
 
@@ -111,6 +112,7 @@ class StrokeTracker:
         self._h = h
         self._depth = depth
         self._recent.append(y)
+        self._trail.append((t - ydelay, y))
         self._follow_stroke(y)
         if self.in_hold and self._leave_hold(t, y, ydelay, leave):
             return self._extremum_step(t, y, ydelay, v)
@@ -179,6 +181,7 @@ class StrokeTracker:
         self.stroke_from = self.stroke_ext if self.stroke_ext is not None else y
         self.stroke_ext = y
 
+    REVERSAL_MIN = 0.05  # a reversal must have left the stroke's extreme by this much
     REVERSAL_SPEED = 0.2  # near a turn, the new stroke must move this fraction of its usual speed
 
     def _usual_speed(self, going_up: bool) -> float:
@@ -192,6 +195,8 @@ class StrokeTracker:
         if depth <= 0 or self.stroke_from is None or self.stroke_ext is None:
             return True
         going_up = self.phase == EXHALE  # reversing an exhale
+        if abs(y - self.stroke_ext) < self.REVERSAL_MIN * depth:
+            return False  # still at the turn: a flat top or a rippling pause is no new stroke
         if abs(self.stroke_ext - self.stroke_from) >= self.REVERSAL_NEAR_END * depth:
             # a turn is plausible here; a heartbeat wiggle is slower than a new stroke
             return abs(v) >= self.REVERSAL_SPEED * self._usual_speed(going_up)
@@ -275,13 +280,30 @@ class StrokeTracker:
             return self._confirm("peak", t, tc, y, boundary=self.hi_t - start < self.edge_s)
         return None
 
+    DEPART = 0.05  # a stroke starts where the signal leaves its extremum by this much of a breath
+
+    def _departure(self, kind: str) -> float:
+        """When the signal left the extremum just confirmed: the last moment it was within
+        ``DEPART`` of a breath's depth of it. A breath that rests at the bottom (the pause
+        after an exhale, ripple and all) starts its inhale when it leaves, not at the
+        pause's lowest wiggle, which can be anywhere in it."""
+        if self._depth <= 0:
+            return self.ext_t
+        near = self.DEPART * self._depth
+        for tc, y in reversed(self._trail):
+            if tc <= self.ext_t:
+                break
+            if (y <= self.ext_val + near) if kind == "trough" else (y >= self.ext_val - near):
+                return tc
+        return self.ext_t
+
     def _confirm(self, kind: str, t: float, tc: float, y: float,
                  boundary: bool = False) -> Extremum | None:
         """The stroke turned at ``ext_t``; date the turn, flip direction, maybe report it."""
-        turn, held = self.ext_t, 0.0
+        turn, held = self._departure(kind), 0.0
         for start, end, was_hold in self.dwells:
             if was_hold and start - 0.5 <= self.ext_t <= end + 0.5:
-                turn, held = end, end - start
+                turn, held = max(end, turn), end - start
         prev = self.prev_ext
         swing = None if prev is None else abs(self.ext_val - prev.value)
         stroke_s = None if prev is None else max(0.0, turn - held - prev.t)

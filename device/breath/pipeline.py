@@ -34,6 +34,7 @@ DX_SMOOTHING_S = 0.3  # horizontal motion is judged on this time scale (shake is
 # in dx reveals it; then the vertical signal is low-passed below the shake, above any breath.
 SHAKE_ON, SHAKE_OFF = 0.5, 0.3  # px RMS of sideways jitter (normalised) to engage / release
 SHAKE_CUTOFF_HZ = 0.8  # 40 breaths/min is 0.67 Hz; hand and table shake is 2 Hz and up
+CALM_MAX = 4  # landmarks every refresh_s, stretched up to this factor while nothing moves
 
 
 @dataclass
@@ -85,6 +86,7 @@ class BreathPipeline:
         self.landmarks: Landmarks | None = None
         self._next_landmarks = 0.0
         self._unsettled_until = -1.0
+        self._calm = 0  # landmark refreshes in a row that left the region where it was
 
     @classmethod
     def from_settings(cls, settings, fps: float, backend: LandmarkBackend | None = None
@@ -191,4 +193,10 @@ class BreathPipeline:
             return
         if current is None or roi_moved(current, roi) or t < self._unsettled_until + 0.5:
             self._place(roi, found, image_bgr.shape)
-        self._next_landmarks = t + self.refresh_s
+            self._calm = 0
+        else:
+            self._calm += 1
+        # A person who stays put needs the region re-checked less often: the interval doubles
+        # with each refresh that found the region where it was, up to CALM_MAX times; any
+        # movement (see process) brings the next check within 0.3 s and starts over.
+        self._next_landmarks = t + self.refresh_s * min(2 ** self._calm, CALM_MAX)

@@ -5,13 +5,15 @@ first rate appears one period after the first turning point (one 4-7-8 breath is
 
 Two estimates, for two uses:
 
-* ``shown_period`` — the number a person reads — is the mean of the last ``cycles`` breaths,
-  which is what "breaths per minute" means when you count them. A window in seconds has the
-  wrong shape: 15 s averages ten breaths at 40/min, long after a fast breather's pace has
-  drifted, and barely two at 8/min. Per kind of turning point the last ``cycles`` periods are
-  averaged; peaks weigh ``peak_weight`` times as much as troughs because the top of a breath
-  is a sharp turn while the bottom sits in the end-of-exhale pause (on our test videos troughs
-  come out 2–6× less precisely timed). An interval far from the recent median — a missed turn makes
+* ``shown_period`` — the number a person reads — averages the last ``cycles`` breaths, but
+  never over more than ``shown_s`` seconds. A fixed count of breaths is 10 s at 24/min but
+  40 s at 6/min, so a slow breather's number would trail a change for most of a minute; a
+  fixed time would average ten breaths at 40/min and a single one at 4/min. So the count
+  rules at ordinary and fast paces (where it is 4–16 s) and the time at slow ones (3 breaths
+  at 6/min, 2 at 4/min). Each kind of interval (peak→peak, trough→trough) is averaged
+  over the window (at least ``min_shown`` of each); peaks weigh ``peak_weight`` times as much
+  as troughs because the top of a breath is a sharp turn while the bottom sits in the
+  end-of-exhale pause. An interval far from the recent median — a missed turn makes
   one about twice as long, a spurious turn splits a breath in two — is left out, so a
   tracking slip cannot move the number; ordinary breath-to-breath irregularity, a sigh
   included, stays in, as it does when a person counts.
@@ -26,7 +28,7 @@ periods. If the new pace is more than ``restart`` away from the shown rate and s
 last two periods agree within ``change``), the shown rate also starts over from those two
 (the first of the three usually straddles the change), so a step from 12 to 20 breaths/min
 shows after about two new breaths; a smaller drift, or one odd breath, is followed by the
-four-breath mean, one breath at a time.
+windowed mean, one breath at a time.
 
 Periods outside the plausible range (a 25 s hold makes a 30 s interval) are dropped outright.
 A disturbance (no person, body motion) starts a new epoch: no interval spans it. After a short
@@ -47,6 +49,7 @@ class RateTracker:
 
     def __init__(self, min_bpm: float = 2.5, max_bpm: float = 45.0, window_s: float = 15.0,
                  min_count: int = 4, change: float = 0.15, cycles: int = 4,
+                 shown_s: float = 30.0, min_shown: int = 2,
                  peak_weight: float = 2.0, outlier: float = 1.6, restart: float = 0.4) -> None:
         self.min_period = 60.0 / max_bpm
         self.max_period = 60.0 / min_bpm
@@ -54,19 +57,21 @@ class RateTracker:
         self.min_count = min_count
         self.change = change
         self.cycles = cycles
+        self.shown_s = shown_s
+        self.min_shown = min_shown
         self.weights = {"peak": peak_weight, "trough": 1.0}
         self.outlier = outlier  # shown: periods within [1/outlier, outlier] × recent median
         self.restart = restart
         self.periods: deque[tuple[float, float]] = deque(maxlen=40)  # (end time, period)
         self._by_kind: dict[str, deque[tuple[float, float]]] = {
-            k: deque(maxlen=2 * cycles) for k in KINDS}
+            k: deque(maxlen=40) for k in KINDS}
         self.all_periods: list[float] = []
         self._last: dict[str, tuple[float, int]] = {}
         self._epoch = 0
         self.fresh = 0  # periods measured since the last disturbance
         self._gap_start: float | None = None
         self.period: float | None = None  # current breath length (s)
-        self.shown_period: float | None = None  # mean of the last ``cycles`` breaths (s)
+        self.shown_period: float | None = None  # mean breath over the shown window (s)
 
     def disrupt(self, t: float | None = None) -> None:
         """Nothing measured before ``t`` may pair with what comes after."""
@@ -142,21 +147,41 @@ class RateTracker:
         kept = [p for p in sel if 0.8 * med <= p <= 1.25 * med]
         self.period = sum(kept) / len(kept) if kept else med
 
+    def shown_window_s(self, period: float) -> float:
+        """How far back the shown rate looks: ``cycles`` breaths, at most ``shown_s``."""
+        return min(self.cycles * period, self.shown_s)
+
     def _estimate_shown(self) -> None:
-        n = self.cycles
-        med = statistics.median(p for k in KINDS for _, p in list(self._by_kind[k])[-n:])
+        med = statistics.median(p for k in KINDS for _, p in list(self._by_kind[k])[-4:])
         total = weight = 0.0
         for kind in KINDS:
-            kept = [p for _, p in self._by_kind[kind]
-                    if med / self.outlier <= p <= med * self.outlier][-n:]
+            kept = [p for _, p in self._plausible(self._by_kind[kind], med)][-self.cycles:]
+            while len(kept) > self.min_shown and sum(kept) > self.shown_s + 1e-9:
+                kept.pop(0)  # a slow breather: no older breath than the time window
             if kept:
                 total += self.weights[kind] * sum(kept) / len(kept)
                 weight += self.weights[kind]
         self.shown_period = total / weight if weight else med
 
+    def _plausible(self, periods, med: float) -> list[tuple[float, float]]:
+        """Periods near ``med``; one cut short by a spurious turn is joined to the next (the
+        two halves of a split breath make the breath again)."""
+        lo, hi = med / self.outlier, med * self.outlier
+        out, carry = [], 0.0
+        for t, p in periods:
+            if p < lo:
+                carry += p
+                continue
+            if lo <= p + carry <= hi:
+                out.append((t, p + carry))
+            elif p <= hi:
+                out.append((t, p))
+            carry = 0.0
+        return out
+
     @property
     def rate_bpm(self) -> float | None:
-        """The rate to show: breaths/min over the last ``cycles`` breaths."""
+        """The rate to show: breaths/min over the shown window."""
         return None if self.shown_period is None else 60.0 / self.shown_period
 
     def session_rate(self) -> float | None:

@@ -152,6 +152,81 @@ def full_suite(seed: int = 0) -> list[ScenarioSpec]:
     return specs
 
 
+# Real recordings: tune on the first four development records, report on the other four.
+TUNE_RECORDS = ("bidmc_03", "bidmc_04", "bidmc_06", "bidmc_07")
+HELD_OUT_RECORDS = ("bidmc_08", "bidmc_10", "bidmc_11", "bidmc_12")
+RECORDED_WINDOW_S = 90.0
+
+
+def _recorded_variant(m: _Maker, name: str, k: int) -> dict:
+    """Scene conditions for window ``k`` of a record: each window gets another nuisance."""
+    rng = np.random.default_rng([m.seed, zlib.crc32(name.encode()), 9])
+    kinds = ["plain", "lighting", "shake", "fidget", "small", "shift", "head_turn", "fps15",
+             "depth_jumps", "dim_ir"]
+    kind = kinds[(zlib.crc32(name.encode()) + k + m.seed) % len(kinds)]
+    at = float(rng.uniform(30, 60))
+    out: dict = {"kind": kind, "fps": 30.0, "person": {}, "nuisances": {}, "events": [],
+                 "depth_jumps": 0.0}
+    if kind == "lighting":
+        out["nuisances"] = {"lighting_drift": 0.25, "flicker": 0.06, "gain_jitter": 0.01}
+    elif kind == "shake":
+        out["nuisances"] = {"shake_px": 1.2}
+    elif kind == "fidget":
+        out["events"] = [Event(kind="fidget", at=at, duration=4, strength=1.0)]
+    elif kind == "small":
+        out["person"] = {"scale": 0.35, "amplitude_px": 1.4}
+    elif kind == "shift":
+        out["events"] = [Event(kind="shift", at=at, duration=1.5, dx=30, dy=5)]
+    elif kind == "head_turn":
+        out["events"] = [Event(kind="head_turn", at=at, duration=4, yaw_px=15, roll_deg=5)]
+    elif kind == "fps15":
+        out["fps"] = 15.0
+    elif kind == "depth_jumps":
+        out["depth_jumps"] = 0.35
+    elif kind == "dim_ir":
+        out["person"] = {"grayscale": True, "amplitude_px": 2.0}
+        out["nuisances"] = {"noise": 5.0}
+    return out
+
+
+def recorded_suite(seed: int = 0, records: tuple[str, ...] | None = None, windows: int = 3,
+                   folder=None) -> list[ScenarioSpec]:
+    """90 s windows of real respiration recordings driving the synthetic person.
+
+    Window 0 of a record plays at its own pace; the others slow it by a factor drawn from
+    the seed (0.4-1.0, so 14-21/min records also give 6-12/min breathing), and each window
+    adds a different scene nuisance. Records come from ``recorded.default_data_dir()`` (or
+    ``folder``); a missing one raises SourceError naming the path.
+    """
+    from device.camera.recorded import default_data_dir
+    from device.errors import SourceError
+
+    base = default_data_dir() if folder is None else folder
+    m = _Maker(seed)
+    specs = []
+    for rec in records or TUNE_RECORDS + HELD_OUT_RECORDS:
+        path = base / f"{rec}_Signals.csv"
+        if not path.exists():
+            raise SourceError(f"{path}: recording not found; set BREATHE_BIDMC_DIR (or "
+                              "--data) to the folder of BIDMC *_Signals.csv files")
+        rng = np.random.default_rng([seed, zlib.crc32(rec.encode())])
+        for k in range(windows):
+            speed = 1.0 if k == 0 else float(rng.uniform(0.4, 1.0))
+            need = RECORDED_WINDOW_S * speed + 35
+            start = 5 + (475 - need) * (k + 0.5) / windows + float(rng.uniform(-10, 10))
+            name = f"{rec}_w{k}"
+            v = _recorded_variant(m, name, k)
+            spec = m(name, RECORDED_WINDOW_S, [free(RECORDED_WINDOW_S)], fps=v["fps"],
+                     person=v["person"], nuisances=v["nuisances"], events=v["events"])
+            specs.append(ScenarioSpec.model_validate({**spec.model_dump(), "recording": {
+                "path": str(path), "start": round(max(0.0, start), 2), "speed": round(speed, 3),
+                "depth_jumps": v["depth_jumps"]}}))
+    return specs
+
+
 SUITES: dict[str, Callable[[int], list[ScenarioSpec]]] = {
     "quick": quick_suite, "full": full_suite,
+    "recorded-tune": lambda seed=0: recorded_suite(seed, TUNE_RECORDS),
+    "recorded-test": lambda seed=0: recorded_suite(seed, HELD_OUT_RECORDS),
+    "recorded": recorded_suite,
 }

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from device.camera.base import Frame
+from device.camera.recorded import RecordedPlan, RecordingSpec
 from device.camera.scene import (
     PHOTOS,
     PersonRig,
@@ -83,6 +84,8 @@ class ScenarioSpec(BaseModel):
     breathing: BreathingSpec = BreathingSpec(blocks=[FreeBreathing(duration=30.0)])
     nuisances: Nuisances = Nuisances()
     events: list[Event] = []
+    recording: RecordingSpec | None = Field(
+        None, description="drive the breathing with a real recording (``breathing`` unused)")
 
     @property
     def frame_count(self) -> int:
@@ -95,7 +98,9 @@ class Scenario:
     def __init__(self, spec: ScenarioSpec):
         self.spec = spec
         p = spec.person
-        self.plan = BreathPlan(spec.breathing, seed=spec.seed)
+        self.plan: BreathPlan | RecordedPlan = (
+            RecordedPlan(spec.recording, spec.duration, spec.seed) if spec.recording
+            else BreathPlan(spec.breathing, seed=spec.seed))
         rig = PersonRig(load_photo(p.photo), spec.width, spec.height,
                         Placement(p.scale, p.x, p.flip, p.grayscale))
         if spec.background == "photo":
@@ -155,7 +160,7 @@ class Scenario:
             r = float(rate[i])
             frames.append({
                 "t": round(float(t), 6),
-                "phase": str(phase[i]) if seen else None,
+                "phase": str(phase[i]) if seen and phase[i] is not None else None,
                 "rate_bpm": round(r, 3) if seen and not math.isnan(r) else None,
                 "present": seen,
                 "motion": bool(motion[i]),
