@@ -1,13 +1,13 @@
 """The closest this machine gets to a Raspberry Pi: install and run on arm64 under emulation.
 
 Two Debian arm64 roots, one per Raspberry Pi OS base: trixie (Python 3.13, what a new Pi gets)
-and bookworm (Python 3.11). Each (debootstrap, run through qemu-user-static and binfmt_misc,
-see FACTS.md) gets this checkout and runs ``scripts/install-pi`` inside, as root, without
-systemd: that proves the apt list, the aarch64 wheels (LiteRT, OpenCV, numpy) and every install
-step. Then the unit's ``ExecStart`` runs as the ``breathe`` user with the unit's environment
-(no camera: pacing only) until ``/api/health`` answers, and stops cleanly on SIGTERM. On trixie
-``breathe analyze`` also measures a short generated clip; on both ``breathe config check``
-checks the installed settings.
+and bookworm (Python 3.11), installed at the same time (each is one busy emulated process).
+Each (debootstrap, run through qemu-user-static and binfmt_misc, see FACTS.md) gets this
+checkout and runs ``scripts/install-pi`` inside, as root, without systemd: that proves the apt
+list, the aarch64 wheels (LiteRT, OpenCV, numpy) and every install step. Then the unit's
+``ExecStart`` runs as the ``breathe`` user with the unit's environment (no camera: pacing only)
+until ``/api/health`` answers, and stops cleanly on SIGTERM. On trixie ``breathe analyze`` also
+measures a short generated clip; on both ``breathe config check`` checks the installed settings.
 
 The pristine root is cached in ``$BREATHE_ARM64_CACHE`` (default /var/cache/breathe-arm64)
 between local runs and copied for each run, so the cache never sees an install; with ``$CI``
@@ -299,13 +299,9 @@ def make_clip(path: Path) -> dict:
     return write_video(spec, path)
 
 
-@pytest.fixture(scope="module", params=list(SUITES))
-def arm64(request, tmp_path_factory):
-    """An arm64 root of the suite with breathe installed by scripts/install-pi (run twice)."""
-    suite = request.param
-    enable_aarch64_emulation()
+def install_suite(suite: str, home: Path) -> Arm64:
+    """An arm64 root of ``suite`` with breathe installed by scripts/install-pi (run twice)."""
     timings: dict[str, float] = {}
-    home = tmp_path_factory.mktemp(f"arm64-{suite}") if FRESH else CACHE
     base = home / f"{suite}-arm64-minbase"
     # one wheel set per suite and requirement list: a changed pin downloads afresh
     key = hashlib.sha256("\n".join([suite, *project_requirements()]).encode()).hexdigest()[:12]
@@ -329,23 +325,52 @@ def arm64(request, tmp_path_factory):
     if FRESH:  # built for this run alone: install into it, no pristine copy to keep
         work = base
     else:
-        work = home / f"work-{os.getpid()}"
+        work = home / f"work-{suite}-{os.getpid()}"
         remove_root(work)
         began = time.monotonic()
         sh("cp", "-a", str(base), str(work), timeout=600)
         timings["copy"] = round(time.monotonic() - began, 1)
+    box = Arm64(work, suite)
+    box.timings.update(timings)
+    prepare(work, wheels)
+    mount_api(work)
+    first = box.run(f"{SRC}/scripts/install-pi", label="install-pi")
+    second = box.run(f"{SRC}/scripts/install-pi", label="install-pi again")
+    box.install_output = (first.stdout, second.stdout)
+    return box
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """Both suites installed at once: emulation is one busy process per root, so the two
+    roots use both cores (about the time of the slower one instead of the sum)."""
+    enable_aarch64_emulation()
+    homes = {s: tmp_path_factory.mktemp(f"arm64-{s}") if FRESH else CACHE for s in SUITES}
+    with ThreadPoolExecutor(max_workers=len(SUITES)) as pool:
+        futures = {s: pool.submit(install_suite, s, homes[s]) for s in SUITES}
+        outcome: dict[str, Arm64 | BaseException] = {}
+        for suite, future in futures.items():
+            try:
+                outcome[suite] = future.result()
+            except BaseException as exc:  # noqa: BLE001 - that suite's tests report it
+                outcome[suite] = exc
     try:
-        prepare(work, wheels)
-        mount_api(work)
-        box = Arm64(work, suite)
-        box.timings.update(timings)
-        first = box.run(f"{SRC}/scripts/install-pi", label="install-pi")
-        second = box.run(f"{SRC}/scripts/install-pi", label="install-pi again")
-        box.install_output = (first.stdout, second.stdout)
-        yield box
-        print(f"\narm64 {suite} timings (s): {box.timings}")
+        yield outcome
     finally:
-        remove_root(work)
+        for suite, box in outcome.items():
+            if isinstance(box, Arm64):
+                print(f"\narm64 {suite} timings (s): {box.timings}")
+        for suite in SUITES:  # a failed install leaves its root behind too
+            base = homes[suite] / f"{suite}-arm64-minbase"
+            remove_root(base if FRESH else homes[suite] / f"work-{suite}-{os.getpid()}")
+
+
+@pytest.fixture(scope="module", params=list(SUITES))
+def arm64(request, installed) -> Arm64:
+    box = installed[request.param]
+    if isinstance(box, BaseException):
+        raise box
+    return box
 
 
 def test_install_pi_installs_on_arm64(arm64):
