@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from relay.localbroker import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # what the base install must not carry (issue 12): the appliance imports none of them
@@ -114,12 +115,6 @@ def test_a_missing_extra_or_an_altered_model_is_named_with_exit_2(base_venv, tmp
     assert "Traceback" not in done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for_code(log: Path, proc: subprocess.Popen, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,7 +128,7 @@ def _wait_for_code(log: Path, proc: subprocess.Popen, timeout: float) -> str:
 
 def test_run_demo_claims_and_runs_a_one_minute_session_over_http(base_venv, tmp_path):
     data, log = tmp_path / "data", tmp_path / "run.log"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BREATHE", "GPIOZERO"))}
     env.update(BREATHE_DATA_DIR=str(data), HOME=str(tmp_path))
     with log.open("w") as out:

@@ -7,7 +7,6 @@ only ever sees float32, so quantizing inputs and dequantizing outputs happens he
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,13 +82,11 @@ def release_memory() -> None:
     ``malloc_trim`` returns it. Elsewhere (musl, macOS) this only collects garbage.
     """
     gc.collect()
-    libc_name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(libc_name).malloc_trim if libc_name else None
+    try:  # the process's own symbols: no library search (find_library runs ldconfig)
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
-        trim = None
-    if trim is not None:
-        trim(0)
+        return
+    trim(0)
 
 
 class ModelRunner:
