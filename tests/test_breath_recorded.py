@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.errors import SourceError
 from device.bench.accuracy import analyse_clip, clip_for, score_clip
 from device.breath.estimator import BreathEstimator, EstimatorSettings
 from device.breath.scoring import score_breaths, score_phase
@@ -24,7 +25,6 @@ from device.camera.recorded import (
     load_resp,
 )
 from device.camera.synth import ScenarioSpec
-from device.errors import SourceError
 
 EXCERPT = Path(__file__).parent / "data" / "bidmc_07_resp_excerpt.csv"
 

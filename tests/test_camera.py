@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.errors import BadInput, SourceError
 from device.camera.convert import yuv420_to_bgr
 from device.camera.demo import DemoSource
 from device.camera.factory import open_source, parse_spec
@@ -29,7 +30,6 @@ from device.camera.synth import (
 from device.camera.timeline import CameraModel, Event, Nuisances
 from device.camera.waveform import HOLD_MIN_S, BreathingSpec, BreathPlan
 from device.clock import FakeClock
-from device.errors import BadInput, SourceError
 
 QUIET = Nuisances(noise=0, sway_px=0, cardiac_px=0)
 

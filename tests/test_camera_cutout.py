@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from vision_photos import load_reference, reference_mask
 
+from common.errors import SourceError
 from device.camera.cutout import find_person
 from device.camera.scene import PHOTOS, _read_photo
-from device.errors import SourceError
 
 _NOSE, _L_SH, _R_SH = 0, 11, 12
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from device.errors import BadInput
-from device.pacing.patterns import BUILT_INS, Pattern, builtin
+from common.errors import BadInput
 from device.store import (
     NotFound,
     StoreError,
@@ -26,7 +25,8 @@ from device.store import sessions_repo as sessions
 from device.store.db import applied_migrations, migrate, migration_names
 from device.store.migrations import MIGRATIONS
 from device.store.outbox_repo import Outgoing
-from device.store.sessions_repo import TimelinePoint
+from wire.metrics import TimelinePoint
+from wire.patterns import BUILT_INS, Pattern, builtin
 
 TABLES = {
     "profiles", "patterns", "sessions", "session_timeline", "outbox", "achievements",

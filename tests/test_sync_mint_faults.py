@@ -18,8 +18,8 @@ from sync_client_support import quick_client
 from test_sync_support import device_settings, wait_until
 from web3 import EthereumTesterProvider, Web3
 
-from device.config import load_config
-from device.config.models import ChainSettings
+from common.config import load_config
+from common.config.models import ChainSettings
 from device.store import db_path_for, open_db, outbox_repo
 from device.store.achievements_repo import NewAchievement, store_achievements
 from device.store.profiles_repo import create_profile

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
+from common.errors import BadInput
 from device.clock import FakeClock
-from device.errors import BadInput
 from device.store import db_path_for, open_db
 from device.store.sessions_repo import create_session, finish_session
 from device.store.settings_repo import all_settings

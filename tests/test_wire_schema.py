@@ -11,9 +11,9 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from device.sync import protocol
-from device.sync.protocol import Message
 from relay import fleetsim
+from wire import protocol
+from wire.protocol import Message
 
 GOLDEN = Path(__file__).parent / "data" / "wire_golden.json"
 AT = datetime(2025, 3, 1, 7, 30, tzinfo=UTC)

@@ -22,8 +22,8 @@ from sqlite_utils import Database
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
-from device.config.models import PrivacySettings
-from device.errors import BadInput
+from common.config.models import PrivacySettings
+from common.errors import BadInput
 from device.privacy import effective_privacy, save_privacy
 from device.session.live_state import ACTIVE
 from device.store.db import write_transaction

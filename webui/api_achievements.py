@@ -14,9 +14,8 @@ from flask import Blueprint, current_app
 from sqlite_utils import Database
 from werkzeug.wrappers import Response
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.session.appliance import award_achievements
-from device.session.history import ACHIEVEMENTS
 from device.store.achievements_repo import AchievementRecord, list_achievements
 from device.store.errors import NotFound
 from device.sync.mint import latest_requests, request_mint
@@ -24,6 +23,7 @@ from webui import api_error, get_db
 from webui.api_models import Achievement, AchievementList, MintAccepted, MintState, reply
 from webui.auth import current_owner, login_required
 from webui.openapi import documented
+from wire.achievements import ACHIEVEMENTS
 
 bp = Blueprint("api_achievements", __name__, url_prefix="/api")
 

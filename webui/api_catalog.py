@@ -24,17 +24,18 @@ from flask import Blueprint, current_app
 from pydantic import Field
 from werkzeug.wrappers import Response
 
-from device.errors import BadInput
-from device.pacing.patterns import Pattern
+from common.errors import BadInput
 from device.store.errors import NotFound
 from device.store.patterns_repo import PatternRecord, find_pattern, list_patterns
-from device.sync import catalog, protocol
+from device.sync import catalog
 from device.sync.inbox import RelayUnavailable
 from webui import api_error, bad_input_error, get_db
 from webui.api_models import Out, PatternDetail, reply
 from webui.auth import current_owner, login_required
 from webui.openapi import documented
 from webui.payloads import Body, Query
+from wire import protocol
+from wire.patterns import Pattern
 
 bp = Blueprint("api_catalog", __name__, url_prefix="/api")
 

@@ -15,12 +15,11 @@ from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
-from device.pacing.patterns import Pattern
 from device.session.history import StreakStats, Totals
 from device.session.insights import Insight, NextStep
-from device.session.metrics import SessionMetrics
-from device.store.sessions_repo import TimelinePoint
 from webui.payloads import Retention
+from wire.metrics import SessionMetrics, TimelinePoint
+from wire.patterns import Pattern
 
 MintStatus = Literal["pending", "sent", "minted", "failed"]
 

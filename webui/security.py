@@ -22,8 +22,8 @@ from pathlib import Path
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from common.errors import BadInput
 from device.clock import Clock, MonotonicClock
-from device.errors import BadInput
 from device.store import open_db
 from device.store.db import db_path_for, write_transaction
 from device.store.profiles_repo import Profile, create_profile, get_profile

@@ -38,7 +38,7 @@ def clip_for(spec: ScenarioSpec, folder: Path) -> tuple[Path, dict]:
 
 def analyse_clip(path: Path, backend, settings=None) -> Analysis:
     """``breathe analyze`` on one clip, with the default settings unless told otherwise."""
-    from device.config import Settings
+    from common.config import Settings
 
     source = VideoFileSource(path)
     try:

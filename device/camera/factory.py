@@ -12,9 +12,9 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 
+from common.errors import BadInput, SourceError
 from device.camera.base import FrameSource
 from device.clock import Clock
-from device.errors import BadInput, SourceError
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from common.errors import SourceError
 from device.camera.cutout import find_person
-from device.errors import SourceError
 
 PHOTOS = ("astronaut", "grace_hopper")
 GRID_STEP = 8  # px between coarse displacement samples

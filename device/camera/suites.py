@@ -198,8 +198,8 @@ def recorded_suite(seed: int = 0, records: tuple[str, ...] | None = None, window
     adds a different scene nuisance. Records come from ``recorded.default_data_dir()`` (or
     ``folder``); a missing one raises SourceError naming the path.
     """
+    from common.errors import SourceError
     from device.camera.recorded import default_data_dir
-    from device.errors import SourceError
 
     base = default_data_dir() if folder is None else folder
     m = _Maker(seed)

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import SourceError
 from device.camera.base import Frame
 from device.camera.recorded import RecordedPlan, RecordingSpec
 from device.camera.scene import (
@@ -45,7 +46,6 @@ from device.camera.waveform import (
     BreathPlan,
     FreeBreathing,
 )
-from device.errors import SourceError
 
 Photo = Literal["astronaut", "grace_hopper"]
 assert set(PHOTOS) == {"astronaut", "grace_hopper"}

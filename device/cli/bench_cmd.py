@@ -87,6 +87,7 @@ def bench_accuracy(suite: str, seed: int, only: tuple[str, ...], data: Path | No
     """Rate error, phase agreement and breath F1 per scenario against exact ground truth."""
     import os
 
+    from common.errors import BadInput, SourceError
     from device.bench.accuracy import (
         analyse_clip,
         analyse_textbook_clip,
@@ -96,7 +97,6 @@ def bench_accuracy(suite: str, seed: int, only: tuple[str, ...], data: Path | No
         score_clip,
     )
     from device.camera.suites import SUITES
-    from device.errors import BadInput, SourceError
     from device.vision.factory import make_backend
 
     if data is not None:

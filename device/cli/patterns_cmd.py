@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
+from common.errors import BadInput
 from device.cli.context import data_dir
-from device.errors import BadInput
-from device.pacing.patterns import Pattern, parse_pattern
 from device.store.db import db_path_for, open_db
 from device.store.patterns_repo import (
     PatternRecord,
@@ -23,6 +22,7 @@ from device.store.patterns_repo import (
     get_pattern,
     list_patterns,
 )
+from wire.patterns import Pattern, parse_pattern
 
 
 def _db_path(ctx: click.Context) -> Path:

@@ -1,6 +1,6 @@
 """Patterns in the store: built-ins mirrored from code, custom patterns added by people.
 
-Built-ins (``device.pacing.patterns.BUILT_INS``) are written on every ``open_db`` when the code
+Built-ins (``wire.patterns.BUILT_INS``) are written on every ``open_db`` when the code
 changed them, and can be neither edited nor deleted here. Custom patterns get an id made from
 their name with a ``my-`` prefix (``Calm 4-6`` → ``my-calm-4-6``), so a built-in added in a
 later version can never take an existing id. Names are unique per owner (case-insensitive) and
@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.errors import BadInput
-from device.pacing.patterns import ALLOWED, BUILT_INS, Pattern
+from common.errors import BadInput
 from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
+from wire.patterns import ALLOWED, BUILT_INS, Pattern
 
 CUSTOM_ID_PREFIX = "my-"
 _COLUMNS = ("name", "description", "inhale", "hold_in", "exhale", "hold_out")

@@ -31,7 +31,7 @@ from device.clock import Clock, MonotonicClock
 from device.status import package_version
 from device.store import open_db, outbox_repo
 from device.store.settings_repo import get_setting, set_setting
-from device.sync import fleet, mint, protocol
+from device.sync import fleet, mint
 from device.sync.catalog import SeenEntries
 from device.sync.commands import PI_MODEL_PATH, CommandRunner, DeviceControls
 from device.sync.connection import connect_persistent, make_client, publish_reply
@@ -44,6 +44,7 @@ from device.sync.outbox_sender import (
     DEFAULT_WINDOW,
     OutboxSender,
 )
+from wire import protocol
 
 __all__ = ["DeviceControls", "RelayUnavailable", "State", "SyncClient"]
 
