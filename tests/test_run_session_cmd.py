@@ -17,7 +17,6 @@ from common.config import load_config
 from device.breath.live import LiveBreath
 from device.breath.pipeline import BreathPipeline
 from device.camera.base import Frame, SourceStats
-from device.camera.demo import DemoSource
 from device.cli import main
 from device.cli.session_cmd import status_line
 from device.clock import FakeClock
@@ -25,6 +24,7 @@ from device.pacing.outputs import GPIOUnavailable
 from device.session import appliance as appliance_mod
 from device.session.appliance import build_appliance, run_session, session_outcome
 from device.session.engine import SessionEngine
+from device.simulator.demo_source import DemoSource
 from device.store.achievements_repo import DEVICE_PROFILE_ID, list_achievements
 from device.store.db import db_path_for, open_db
 from device.store.sessions_repo import get_session

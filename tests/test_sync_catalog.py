@@ -32,10 +32,12 @@ from device.pacing.engine import PacingEngine
 from device.privacy import save_privacy
 from device.session import persist
 from device.session.metrics import MetricsAccumulator
+from device.sharing import catalog
+from device.sharing.catalog import delete_pattern, update_pattern
 from device.store import open_db, outbox_repo
-from device.store.patterns_repo import add_pattern, delete_pattern, get_pattern, update_pattern
+from device.store.patterns_repo import add_pattern, get_pattern
 from device.store.profiles_repo import create_profile
-from device.sync import catalog, fleet
+from device.sync import fleet
 from device.sync.client import RelayUnavailable, SyncClient
 from wire import protocol
 from wire.patterns import Pattern

@@ -14,6 +14,13 @@ from sqlite_utils import Database
 from test_sync_support import DEVICE, Controls, FakeRelay, device_settings, wait_until
 
 from common.errors import BadInput
+from device.sharing.mint import (
+    apply_mint_result,
+    canonical_json,
+    get_request,
+    latest_requests,
+    request_mint,
+)
 from device.store import NotFound, db_path_for, open_db, outbox_repo
 from device.store.achievements_repo import NewAchievement, store_achievements
 from device.store.db import applied_migrations, migration_names
@@ -21,13 +28,6 @@ from device.store.migrations import MIGRATIONS
 from device.store.profiles_repo import create_profile
 from device.store.sessions_repo import create_session, finish_session
 from device.sync.client import SyncClient
-from device.sync.mint import (
-    apply_mint_result,
-    canonical_json,
-    get_request,
-    latest_requests,
-    request_mint,
-)
 from wire import protocol
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"

@@ -14,8 +14,8 @@ from webui_api_support import (  # noqa: F401 - fixtures
 )
 
 from common.config import Settings
+from device.sharing.mint import apply_mint_result
 from device.store.outbox_repo import pending
-from device.sync.mint import apply_mint_result
 from webui import create_app
 from wire import protocol
 

@@ -100,7 +100,7 @@ def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[
     """Camera + landmarks + breath pipeline in a thread; None (pacing only) if it cannot."""
     from device.breath.live import LiveBreath
     from device.breath.pipeline import BreathPipeline
-    from device.camera.factory import open_source
+    from device.session.sources import open_source
     from device.vision.factory import backend_from_settings
 
     cam = settings.camera

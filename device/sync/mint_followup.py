@@ -17,7 +17,7 @@ from datetime import date
 from sqlite_utils import Database
 
 from device.clock import Clock
-from device.sync import mint
+from device.sharing import mint
 from device.sync.outbox_sender import Publish
 from wire import protocol
 

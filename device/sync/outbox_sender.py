@@ -22,9 +22,9 @@ from sqlite_utils import Database
 from common.config.models import PrivacySettings
 from device.clock import Clock
 from device.session.persist import shares_metrics
+from device.sharing import mint
 from device.store import outbox_repo
 from device.store.db import write_transaction
-from device.sync import mint
 from wire import protocol
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,13 @@ from sqlite_utils import Database
 from common.errors import BadInput
 from device.store.db import timestamp, write_transaction
 from device.store.outbox_repo import Outgoing, enqueue
-from device.store.patterns_repo import PatternRecord, add_pattern, get_pattern
+from device.store.patterns_repo import (
+    PatternRecord,
+    add_pattern,
+    get_pattern,
+    remove_pattern,
+    replace_pattern,
+)
 from wire import protocol
 from wire.patterns import NAME_MAX, Pattern
 
@@ -151,8 +157,25 @@ def follow_edit(db: Database, record: PatternRecord, *, now: datetime | None = N
 
 
 def follow_delete(db: Database, record: PatternRecord) -> None:
-    """Before a delete (inside its transaction): a listed pattern leaves the catalog too."""
+    """With a delete (inside its transaction): a listed pattern leaves the catalog too."""
     _unlist(db, record)
+
+
+def update_pattern(db: Database, pattern_id: str, pattern: Pattern, *,
+                   is_public: bool | None = None, now: datetime | None = None) -> PatternRecord:
+    """Replace a custom pattern's content; a pattern listed in the shared catalog is listed
+    again with the new content, in the same transaction."""
+    with write_transaction(db):
+        updated = replace_pattern(db, pattern_id, pattern, is_public=is_public, now=now)
+        follow_edit(db, updated, now=now)
+    return updated
+
+
+def delete_pattern(db: Database, pattern_id: str) -> None:
+    """Delete a custom pattern; a listed one is withdrawn from the catalog in the same
+    transaction."""
+    with write_transaction(db):
+        follow_delete(db, remove_pattern(db, pattern_id))
 
 
 # -- ratings --------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import SourceError
 from device.camera.base import Frame
-from device.camera.recorded import RecordedPlan, RecordingSpec
-from device.camera.scene import (
+from device.simulator.recorded import RecordedPlan, RecordingSpec
+from device.simulator.scene import (
     PHOTOS,
     PersonRig,
     Placement,
@@ -37,8 +37,8 @@ from device.camera.scene import (
     photo_plate,
     wall_plate,
 )
-from device.camera.timeline import BodyTimeline, CameraModel, Event, Nuisances
-from device.camera.waveform import (
+from device.simulator.timeline import BodyTimeline, CameraModel, Event, Nuisances
+from device.simulator.waveform import (
     A_REF,
     MAX_CYCLE_S,
     V_REST,

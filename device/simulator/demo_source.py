@@ -17,10 +17,10 @@ import numpy as np
 from common.errors import BadInput
 from device.camera.base import Frame, SourceStats
 from device.camera.convert import lores_image
-from device.camera.synth import PersonSpec, Scenario, ScenarioSpec
-from device.camera.timeline import Nuisances
-from device.camera.waveform import BreathingSpec, FreeBreathing, PacedBreathing
 from device.clock import Clock, MonotonicClock
+from device.simulator.synth import PersonSpec, Scenario, ScenarioSpec
+from device.simulator.timeline import Nuisances
+from device.simulator.waveform import BreathingSpec, FreeBreathing, PacedBreathing
 
 log = logging.getLogger(__name__)
 _FOREVER = 1e9

@@ -66,7 +66,7 @@ def open_source(spec: str, width: int, height: int, fps: float,
 
 
 def _demo(width, height, fps, lores, pattern, clock, seed) -> FrameSource:
-    from device.camera.demo import DemoSource
+    from device.simulator.demo_source import DemoSource
 
     return DemoSource(width, height, fps, clock=clock, pattern=pattern, lores=lores, seed=seed)
 
