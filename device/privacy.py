@@ -13,8 +13,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from common.config.models import PrivacySettings
-from device.store.db import write_transaction
 from device.store.settings_repo import get_setting, set_setting
+from device.store.transaction import write_transaction
 
 KEY_PREFIX = "privacy."
 

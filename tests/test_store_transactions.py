@@ -13,7 +13,7 @@ import pytest
 from sqlite_utils import Database
 
 from device.store import open_db, settings_repo
-from device.store.db import write_transaction
+from device.store.transaction import write_transaction
 
 
 def read_then_write_while_another_writes(

@@ -24,8 +24,8 @@ from paho.mqtt.properties import Properties
 from common.config import Settings
 from common.errors import BadInput
 from device.store import open_db
-from device.store.db import write_transaction
 from device.store.outbox_repo import Outgoing, enqueue
+from device.store.transaction import write_transaction
 from wire import protocol
 from wire.metrics import SessionMetrics
 from wire.patterns import builtin

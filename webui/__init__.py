@@ -8,22 +8,44 @@ connection (``get_db``), closed when the request ends: SQLite connections are pe
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlite_utils import Database
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from common.errors import BadInput
+from device.session.engine import SessionConflict
 from device.store import NotFound, open_db
 from device.store.db import db_path_for
-from webui.security import LoginLimiter, is_claimed, issue_claim_code, secret_key
+from webui import (
+    api,
+    api_account,
+    api_achievements,
+    api_catalog,
+    api_export,
+    api_patterns,
+    api_session,
+    api_sessions,
+    auth,
+    pages,
+    pages_catalog,
+    trust,
+)
+from webui.context import (
+    announce_claim_code,
+    api_error,
+    bad_input_error,
+    close_db,
+    get_db,
+    wants_json,
+)
+from webui.payloads import InvalidInput
+from webui.security import LoginLimiter, is_claimed, secret_key
 
 log = logging.getLogger(__name__)
 
@@ -32,46 +54,6 @@ csrf = CSRFProtect()
 _OPEN_WHILE_UNCLAIMED = {"auth.claim", "auth.recover", "static", "api.health",
                          "api.openapi_document", "pages.manifest", "pages.service_worker",
                          "trust.page", "trust.ca_certificate"}
-
-
-def get_db() -> Database:
-    """This request's database connection, opened on first use."""
-    if "db" not in g:
-        g.db = open_db(db_path_for(current_app.config["DATA_DIR"]))
-    return g.db
-
-
-def _close_db(_exc: BaseException | None = None) -> None:
-    db = g.pop("db", None)
-    if db is not None:
-        db.close()
-
-
-def wants_json() -> bool:
-    """API paths answer in JSON, pages in HTML."""
-    return request.path == "/api" or request.path.startswith("/api/")
-
-
-def api_error(status: int, error: str, message: str, field: str | None = None,
-              errors: list[dict[str, Any]] | None = None) -> Response:
-    """The one error shape of the API (``webui.payloads.ApiError``)."""
-    body: dict[str, Any] = {"error": error, "field": field, "message": message}
-    if errors is not None:
-        body["errors"] = errors
-    response = jsonify(body)
-    response.status_code = status
-    return response
-
-
-_FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.+)$", re.DOTALL)
-
-
-def bad_input_error(exc: BadInput, status: int, error: str) -> Response:
-    """A device error (``field: message ...``) as an API error naming its field."""
-    text = str(exc)
-    match = _FIELD_PREFIX.match(text)
-    field, message = (match.group(1), match.group(2)) if match else (None, text)
-    return api_error(status, error, message, field)
 
 
 def config_from_settings(settings: Any) -> dict[str, Any]:
@@ -156,22 +138,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         clock=app.config["CLOCK"],
     )
     csrf.init_app(app)
-    app.teardown_appcontext(_close_db)
-
-    from webui import (
-        api,
-        api_account,
-        api_achievements,
-        api_catalog,
-        api_export,
-        api_patterns,
-        api_session,
-        api_sessions,
-        auth,
-        pages,
-        pages_catalog,
-        trust,
-    )
+    app.teardown_appcontext(close_db)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -185,14 +152,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["ISSUE_CLAIM_CODE"]:
         _announce_claim_code(app)
     return app
-
-
-def announce_claim_code(db: Database) -> str:
-    """Issue a fresh setup code and put it in the service log (the device has no owner)."""
-    code = issue_claim_code(db)
-    log.warning("this device has no owner yet: open /claim in the web app and enter "
-                "setup code %s ('breathe claim-code' prints a new one)", code)
-    return code
 
 
 def _announce_claim_code(app: Flask) -> None:
@@ -223,8 +182,6 @@ _PAGE_ERRORS = {
 
 
 def _register_error_handlers(app: Flask) -> None:
-    from device.session.engine import SessionConflict
-    from webui.payloads import InvalidInput
 
     @app.errorhandler(InvalidInput)
     def _invalid(exc: InvalidInput) -> Response:

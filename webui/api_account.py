@@ -27,12 +27,11 @@ from common.errors import BadInput
 from device.privacy import effective_privacy, save_privacy
 from device.session.live_state import ACTIVE
 from device.sharing.catalog import enqueue_retraction
-from device.store.db import write_transaction
 from device.store.patterns_repo import find_pattern
 from device.store.profiles_repo import update_profile
 from device.store.retention import apply_retention
 from device.store.settings_repo import set_setting
-from webui import announce_claim_code, api_error, get_db
+from device.store.transaction import write_transaction
 from webui.api_models import (
     AccountDeleted,
     PasswordChanged,
@@ -51,6 +50,7 @@ from webui.auth import (
     refuse_if_locked,
     sentence,
 )
+from webui.context import announce_claim_code, api_error, get_db
 from webui.openapi import documented
 from webui.payloads import (
     AccountDelete,

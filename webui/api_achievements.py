@@ -19,9 +19,9 @@ from device.session.appliance import award_achievements
 from device.sharing.mint import latest_requests, request_mint
 from device.store.achievements_repo import AchievementRecord, list_achievements
 from device.store.errors import NotFound
-from webui import api_error, get_db
 from webui.api_models import Achievement, AchievementList, MintAccepted, MintState, reply
 from webui.auth import current_owner, login_required
+from webui.context import api_error, get_db
 from webui.openapi import documented
 from wire.achievements import ACHIEVEMENTS
 

@@ -29,9 +29,9 @@ from device.sharing import catalog
 from device.store.errors import NotFound
 from device.store.patterns_repo import PatternRecord, find_pattern, list_patterns
 from device.sync.inbox import RelayUnavailable
-from webui import api_error, bad_input_error, get_db
 from webui.api_models import Out, PatternDetail, reply
 from webui.auth import current_owner, login_required
+from webui.context import api_error, bad_input_error, get_db
 from webui.openapi import documented
 from webui.payloads import Body, Query
 from wire import protocol

@@ -29,11 +29,11 @@ from device.store.db import db_path_for, open_db
 from device.store.patterns_repo import list_patterns
 from device.store.sessions_repo import SessionRecord, list_sessions, session_timeline
 from device.store.settings_repo import all_settings
-from webui import get_db
 from webui.api_achievements import achievement_views
 from webui.api_models import Export, ExportSession, MintRequestOut, PatternDetail, Privacy, Profile
 from webui.api_sessions import session_summary
 from webui.auth import current_owner, login_required
+from webui.context import get_db
 from webui.openapi import documented
 from webui.payloads import ExportQuery
 from webui.security import AUTH_KEY_PREFIX

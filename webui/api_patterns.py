@@ -15,9 +15,9 @@ from common.errors import BadInput
 from device.sharing.catalog import delete_pattern, update_pattern
 from device.store.errors import NotFound
 from device.store.patterns_repo import PatternRecord, add_pattern, find_pattern, list_patterns
-from webui import api_error, bad_input_error, get_db
 from webui.api_models import PatternDetail, PatternList, PatternSummary, reply
 from webui.auth import current_owner, login_required
+from webui.context import api_error, bad_input_error, get_db
 from webui.openapi import documented
 from webui.payloads import PatternBody
 

@@ -25,11 +25,11 @@ from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from device.session.live_state import LiveState
-from device.store.db import write_transaction
 from device.store.patterns_repo import get_pattern
 from device.store.settings_repo import get_setting, set_setting
-from webui import get_db
+from device.store.transaction import write_transaction
 from webui.auth import login_required
+from webui.context import get_db
 from webui.openapi import documented
 from webui.payloads import FieldError, InvalidInput, SessionStart
 

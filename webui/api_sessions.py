@@ -28,7 +28,6 @@ from device.store.sessions_repo import (
     list_sessions,
     session_timeline,
 )
-from webui import api_error, get_db
 from webui.api_achievements import achievements_of_session
 from webui.api_models import (
     History,
@@ -41,6 +40,7 @@ from webui.api_models import (
     reply,
 )
 from webui.auth import login_required
+from webui.context import api_error, get_db
 from webui.openapi import documented
 from webui.payloads import HistoryQuery, SessionQuery
 

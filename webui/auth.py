@@ -24,7 +24,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from common.errors import BadInput
-from webui import api_error, get_db, wants_json
+from webui.context import api_error, get_db, wants_json
 from webui.security import (
     PASSWORD_MAX,
     LoginLimiter,

@@ -25,9 +25,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from common.errors import BadInput
 from device.clock import Clock, MonotonicClock
 from device.store import open_db
-from device.store.db import db_path_for, write_transaction
+from device.store.db import db_path_for
 from device.store.profiles_repo import Profile, create_profile, get_profile
 from device.store.settings_repo import get_setting, set_setting
+from device.store.transaction import write_transaction
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ import click
 
 from common.cli import BreatheGroup, config_option, configured_level
 from common.logs import setup_logging
+from device.cli.commands import ALL
 
 
 @click.group(cls=BreatheGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,14 +24,8 @@ def main(ctx: click.Context, verbose: int, config_path: str | None) -> None:
     setup_logging(verbose, configured_level(config_path))
 
 
-def _register() -> None:
-    from device.cli import commands
-
-    for command in commands.ALL:
-        main.add_command(command)
-
-
-_register()
+for command in ALL:
+    main.add_command(command)
 
 
 def run() -> None:

@@ -38,7 +38,7 @@ from device.privacy import effective_privacy
 from device.session.live_state import SessionStatus
 from device.session.metrics import MetricsAccumulator
 from device.session.own_rate import SessionRate
-from device.store.db import open_db, timestamp, write_transaction
+from device.store.db import open_db
 from device.store.errors import StoreError
 from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import get_pattern, list_patterns
@@ -50,6 +50,7 @@ from device.store.sessions_repo import (
     get_session,
     interrupt_running,
 )
+from device.store.transaction import timestamp, write_transaction
 from wire.metrics import SessionMetrics, TimelinePoint
 from wire.patterns import Pattern
 

@@ -33,7 +33,6 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from common.errors import BadInput
-from device.store.db import timestamp, write_transaction
 from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import (
     PatternRecord,
@@ -42,6 +41,7 @@ from device.store.patterns_repo import (
     remove_pattern,
     replace_pattern,
 )
+from device.store.transaction import timestamp, write_transaction
 from wire import protocol
 from wire.patterns import NAME_MAX, Pattern
 

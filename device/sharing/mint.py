@@ -31,9 +31,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from common.errors import BadInput
-from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
 from device.store.outbox_repo import Outgoing, ack_many, enqueue
+from device.store.transaction import timestamp, write_transaction
 from wire import protocol
 
 log = logging.getLogger(__name__)

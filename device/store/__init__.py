@@ -6,7 +6,8 @@ are plain functions taking a ``sqlite_utils.Database`` first; each multi-row wri
 Open one database per thread (see ``device.store.db``).
 """
 
-from device.store.db import DB_FILENAME, db_path_for, open_db, timestamp
+from device.store.db import DB_FILENAME, db_path_for, open_db
 from device.store.errors import NotFound, StoreError
+from device.store.transaction import timestamp
 
 __all__ = ["DB_FILENAME", "NotFound", "StoreError", "db_path_for", "open_db", "timestamp"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.store.db import timestamp, write_transaction
+from device.store.transaction import timestamp, write_transaction
 
 DEVICE_PROFILE_ID = "device"
 DEVICE_PROFILE_NAME = "This device"

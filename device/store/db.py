@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from device.store.errors import StoreError
 from device.store.migrations import MIGRATIONS
+from device.store.patterns_repo import builtin_changes, sync_builtins
+from device.store.transaction import write_transaction
 
 DB_FILENAME = "breathe.db"
 BUSY_TIMEOUT_MS = 5000
@@ -31,37 +30,6 @@ BUSY_TIMEOUT_MS = 5000
 def db_path_for(data_dir: str | Path) -> Path:
     """Where the database lives inside a data dir (``~`` expanded)."""
     return Path(data_dir).expanduser() / DB_FILENAME
-
-
-def timestamp(when: datetime | None = None) -> str:
-    """ISO 8601 UTC text with a fixed shape, so text order is time order in SQL."""
-    when = when or datetime.now(UTC)
-    if when.tzinfo is None:
-        raise ValueError(f"timestamps must be timezone-aware, got naive {when.isoformat()}")
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-@contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """A transaction that holds the write lock from its first statement (``BEGIN IMMEDIATE``).
-
-    sqlite-utils' ``atomic()`` opens a plain (deferred) ``BEGIN``: its first statement often
-    reads (sqlite-utils looks at the table first), and if another connection writes before our
-    first write (the sync client deleting acked rows, a web request), SQLite fails our write at
-    once with "database is locked" instead of waiting. Here the transaction waits its turn
-    (busy_timeout). Inside an open transaction it is a savepoint of that one.
-    """
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    db.execute("COMMIT")
 
 
 def _refuse_newer(db: Database) -> None:
@@ -91,8 +59,6 @@ def _prepare(db: Database) -> None:
     then finds nothing left to do. Each migration still commits or fails with its record (a
     savepoint inside this transaction).
     """
-    from device.store.patterns_repo import builtin_changes, sync_builtins
-
     _refuse_newer(db)
     if not MIGRATIONS.pending(db) and not builtin_changes(db):
         return  # the usual case: read-only, no lock taken

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.store.db import timestamp, write_transaction
+from device.store.transaction import timestamp, write_transaction
 
 
 @dataclass(frozen=True)

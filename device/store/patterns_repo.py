@@ -20,8 +20,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from common.errors import BadInput
-from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
+from device.store.transaction import timestamp, write_transaction
 from wire.patterns import ALLOWED, BUILT_INS, Pattern
 
 CUSTOM_ID_PREFIX = "my-"

@@ -11,8 +11,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from common.errors import BadInput
-from device.store.db import timestamp
 from device.store.errors import NotFound
+from device.store.transaction import timestamp
 
 _WALLET = re.compile(r"0x[0-9a-fA-F]{40}")
 

@@ -21,10 +21,10 @@ from typing import Any, Literal
 from sqlite_utils import Database
 
 from common.errors import BadInput
-from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
 from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import get_pattern
+from device.store.transaction import timestamp, write_transaction
 from wire.metrics import TimelinePoint
 from wire.patterns import Pattern
 

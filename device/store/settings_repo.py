@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.store.db import timestamp
+from device.store.transaction import timestamp
 
 
 def get_setting(db: Database, key: str, default: Any = None) -> Any:

@@ -24,7 +24,7 @@ from device.clock import Clock
 from device.session.persist import shares_metrics
 from device.sharing import mint
 from device.store import outbox_repo
-from device.store.db import write_transaction
+from device.store.transaction import write_transaction
 from wire import protocol
 
 log = logging.getLogger(__name__)
