@@ -45,6 +45,11 @@ def configured_level(config_path: str | None) -> str | None:
         return None
 
 
+def config_path(ctx: click.Context) -> str | None:
+    """The file ``--config`` (or ``$BREATHE_CONFIG``) named for this invocation, if any."""
+    return (ctx.find_root().obj or {}).get("config_path")
+
+
 def settings(ctx: click.Context):
     """The effective settings for this invocation (``--config`` / ``$BREATHE_CONFIG``)."""
-    return load_config((ctx.find_root().obj or {}).get("config_path"))
+    return load_config(config_path(ctx))

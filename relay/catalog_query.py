@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from relay.catalog import inbox_of
+from relay.listing_checks import inbox_of
 from relay.store import RelayStore
 from relay.store.catalog import search
 from relay.validate import Inbound

@@ -13,9 +13,9 @@ import re
 import uuid
 from typing import Any
 
-from common.config import RelaySettings
 from common.errors import BadInput, BreatheError
 from relay.mqtt import connected, guarded, publish_properties, publish_wait
+from relay.settings import RelaySettings
 from wire import protocol
 from wire.protocol import Command, CommandReply, ProtocolError
 

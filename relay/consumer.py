@@ -24,9 +24,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from common.config import RelaySettings
 from relay.catalog_query import Query, QueryResponder
 from relay.mqtt import connect_properties, guarded, make_client, publish_properties
+from relay.settings import RelaySettings
 from relay.store import MintRow, RelayStore, timestamp
 from relay.validate import ACKED, Inbound, Rejection, check
 from wire import protocol

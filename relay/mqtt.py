@@ -18,8 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from common.config import BrokerSettings
 from common.errors import BreatheError, ConfigError
+from relay.settings import BrokerSettings
 from wire.protocol import Message
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from common.config import RelaySettings, Settings
+from common.config import Settings
 from common.errors import BadInput
 from relay.mqtt import connected, guarded, publish_wait
+from relay.settings import RelaySettings
 from relay.store import DeviceRow, RelayStore, timestamp
 from wire import protocol
 from wire.protocol import ConfigDesired, ConfigReported, ProtocolError

@@ -14,10 +14,10 @@ import socket
 import threading
 from collections.abc import Callable
 
-from common.config import ChainSettings, RelaySettings
 from common.errors import BadInput, ConfigError
 from relay.consumer import Consumer
 from relay.minting import Minter, MintWorker
+from relay.settings import ChainSettings, RelaySettings
 from relay.store import RelayStore, open_store
 from wire import protocol
 from wire.protocol import MintResult

@@ -7,7 +7,7 @@ the topic names a device and a subtopic the relay consumes; the payload passes
 deep nesting, schema version, the pydantic model with physical ranges); its timestamps are
 within a sane window of the relay's clock; the
 device id in the payload equals the one in the topic; and a catalog listing carries no markup
-and its true content hash (:func:`relay.catalog.recheck`).
+and its true content hash (:func:`relay.listing_checks.recheck`).
 
 The third leg, topic == the sender's broker username, is the broker's job: the broker accounts
 of relay/accounts.py let a device publish only under its own subtree, and
@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from relay.catalog import recheck
+from relay.listing_checks import recheck
 from wire import protocol
 from wire.checks import WireRefused, strict_loads
 from wire.protocol import (

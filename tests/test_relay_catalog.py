@@ -25,8 +25,8 @@ from relay_support import (  # noqa: F401 - fixtures
     start_relay,
 )
 
-from relay.catalog import inbox_of, markup_in
 from relay.fleetsim import WALLET, SimDevice, pattern_listing
+from relay.listing_checks import inbox_of, markup_in
 from relay.validate import Inbound, Rejection, check
 from wire import protocol
 from wire.protocol import (

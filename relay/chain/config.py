@@ -18,9 +18,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 
-from common.config.models import ChainSettings
 from relay.chain.errors import ChainConfigError
 from relay.chain.minter import Minter
+from relay.settings import ChainSettings
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")

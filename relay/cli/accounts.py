@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from common.cli import settings as load_settings
+from common.cli import config_path
 from common.errors import BadInput
+from relay.settings import load_relay_settings
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 _SECRET = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -68,7 +69,7 @@ def _add(ctx: click.Context, account, file: Path | None, admin_user: str,
 
     from relay.mqtt import connected
 
-    broker = load_settings(ctx).relay.mqtt.model_copy(
+    broker = load_relay_settings(config_path(ctx)).mqtt.model_copy(
         update={"username": admin_user, "password_file": admin_password_file})
     with connected(broker, f"breathe-admin-{uuid.uuid4().hex[:8]}") as client:
         LiveAccounts(client).add(account)

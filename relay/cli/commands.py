@@ -10,14 +10,14 @@ from typing import Any
 
 import click
 
-from common.cli import BreatheGroup, config_option, configured_level
-from common.cli import settings as load_settings
+from common.cli import BreatheGroup, config_option, config_path, configured_level
 from common.logs import setup_logging
 from relay.cli.accounts import accounts
+from relay.settings import load_relay_settings
 
 
 def _relay_settings(ctx: click.Context):
-    return load_settings(ctx).relay
+    return load_relay_settings(config_path(ctx))
 
 
 def _store(ctx: click.Context):
