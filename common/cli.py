@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import click
 
 from common.config import load_config
@@ -53,3 +56,12 @@ def config_path(ctx: click.Context) -> str | None:
 def settings(ctx: click.Context):
     """The effective settings for this invocation (``--config`` / ``$BREATHE_CONFIG``)."""
     return load_config(config_path(ctx))
+
+
+def run_console(group: click.Group, prog_name: str) -> None:
+    """Run a console script's group; Ctrl-C ends quietly with exit code 130."""
+    try:
+        group(prog_name=prog_name)
+    except KeyboardInterrupt:
+        logging.getLogger("breathe").info("interrupted")
+        sys.exit(130)

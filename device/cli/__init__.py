@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from common.cli import BreatheGroup, config_option, configured_level
+from common.cli import BreatheGroup, config_option, configured_level, run_console
 from common.logs import setup_logging
 from device.cli.commands import ALL
 
@@ -29,9 +29,5 @@ for command in ALL:
 
 
 def run() -> None:
-    """The console script: ``breathe``. Ctrl-C ends quietly with exit code 130."""
-    try:
-        main(prog_name="breathe")
-    except KeyboardInterrupt:
-        logging.getLogger("breathe").info("interrupted")
-        sys.exit(130)
+    """The console script: ``breathe``."""
+    run_console(main, "breathe")

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
+from common.cli import run_console
 from relay.cli.commands import relay
 
 
 def run() -> None:
-    """The console script: ``breathe-relay``. Ctrl-C ends quietly with exit code 130."""
-    try:
-        relay(prog_name="breathe-relay")
-    except KeyboardInterrupt:
-        logging.getLogger("breathe").info("interrupted")
-        sys.exit(130)
+    """The console script: ``breathe-relay``."""
+    run_console(relay, "breathe-relay")
 
 
 __all__ = ["relay", "run"]
