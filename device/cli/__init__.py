@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import click
 
 from common.cli import BreatheGroup, config_option, configured_level, run_console
