@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from relay.accounts import Account, Fleet, LiveAccounts, device_account
 from relay.accounts import relay_account as relay_account_of
-from relay.procs import stop_process
+from relay.procs import free_port, stop_process
 
 SAMPLES = Path(__file__).resolve().parent.parent / "firmware_config" / "mosquitto"
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -38,12 +38,6 @@ RELAY_USER = "relay"
 ADMIN_USER = "breathe-admin"
 DYNSEC_PLUGIN = next(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"),
                      Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

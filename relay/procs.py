@@ -4,6 +4,7 @@ that tests, benchmarks and the one-box demos start all stop like this."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 
 
@@ -17,3 +18,11 @@ def stop_process(process: subprocess.Popen, timeout: float) -> int | None:
             process.kill()
             process.wait(timeout)
     return process.returncode
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a broker, a database
+    or a web server started by a test or a demo)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from relay.localbroker import free_port
+from relay.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # what the base install must not carry (issue 12): the appliance imports none of them

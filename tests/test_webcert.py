@@ -15,6 +15,7 @@ from common.config import load_config
 from device.cli import main
 from device.cli.webcert_cmd import make_certificate
 from device.daemon import Daemon
+from relay.procs import free_port
 
 
 def openssl(*args: str) -> str:
@@ -98,14 +99,6 @@ def test_the_daemon_serves_https_with_it(tmp_path, data_dir, factory, monkeypatc
             urllib.request.urlopen(daemon.url + "api/health", timeout=5)
     finally:
         daemon.close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from relay.procs import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -38,12 +39,6 @@ WALLET_TYPO = "0x5aaeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists() or not BREATHE.exists(),
                                 reason="needs /usr/bin/chromium (apt) and the breathe CLI")
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def seed_finished_session(data_dir: Path) -> None:
     """One completed 90 s box-breathing session, made by the real engine on a fake clock."""

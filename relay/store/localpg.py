@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from relay.procs import free_port
 
 PG_BIN = Path(os.environ.get("BREATHE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -31,19 +32,13 @@ def available() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LocalPostgres:
     """``with LocalPostgres() as pg: pg.url`` — a fresh cluster and database, removed after."""
 
     def __init__(self, *, durable: bool = False, database: str = "breathe_relay") -> None:
         self.durable = durable  # False: fsync off (tests); True: PostgreSQL defaults (bench)
         self.database = database
-        self.port = _free_port()
+        self.port = free_port()
         self.directory: Path | None = None
 
     @property
