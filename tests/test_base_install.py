@@ -67,9 +67,9 @@ def test_the_base_install_has_no_extras_and_imports_every_module(base_venv):
     assert [name for name in HEAVY if name in listed] == []
     failures = json.loads(_run(base_venv, """
 import importlib, json, pkgutil
-import device, webui
+import common, device, webui, wire
 failed = {}
-for package in (device, webui):
+for package in (common, wire, device, webui):
     assert "site-packages" in package.__file__, package.__file__  # the installed copy
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         if not module.name.endswith("__main__"):
