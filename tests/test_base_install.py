@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -41,13 +42,29 @@ def _python() -> str:
     return found.stdout.strip() if found.returncode == 0 else sys.executable
 
 
+def project_copy(target: Path, *names: str) -> Path:
+    """The project's files as a fresh clone has them (pip builds in the source tree, and a
+    ``build/`` left by an earlier build would carry modules that no longer exist)."""
+    for name in names:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build"))
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 @pytest.fixture(scope="module")
 def base_venv(tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("base") / "venv"
     subprocess.run([_python(), "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
            "--disable-pip-version-check"]
-    done = subprocess.run([*pip, str(ROOT)], capture_output=True, text=True, timeout=900)
+    source = project_copy(tmp_path_factory.mktemp("source"), "pyproject.toml", "README.md",
+                          "common", "wire", "device", "webui", "relay")
+    done = subprocess.run([*pip, str(source)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return venv
 

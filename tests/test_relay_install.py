@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from relay_support import sim_device, write_relay_config
-from test_base_install import _python
+from test_base_install import _python, project_copy
 
 from relay import fleetsim
 
@@ -31,7 +31,9 @@ def relay_venv(tmp_path_factory) -> Path:
     subprocess.run([_python(), "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
            "--disable-pip-version-check"]
-    done = subprocess.run([*pip, str(ROOT / "packaging" / "breathe-relay")],
+    source = project_copy(tmp_path_factory.mktemp("source"), "packaging/breathe-relay",
+                          "common", "wire", "relay")
+    done = subprocess.run([*pip, str(source / "packaging" / "breathe-relay")],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return venv
