@@ -227,7 +227,7 @@ class Daemon:
         assert self.appliance is not None
         engine = self.appliance.engine
         updates = engine.subscribe()
-        seen_final: set[str] = set()
+        awarded: str | None = None  # one session at a time: the last one is all to remember
         try:
             while True:
                 try:
@@ -239,8 +239,8 @@ class Daemon:
                 if self.on_state is not None and state.status in ACTIVE + FINAL:
                     self.on_state(state)
                 sid = state.session_id
-                if state.status in FINAL and sid and sid not in seen_final:
-                    seen_final.add(sid)
+                if state.status in FINAL and sid and sid != awarded:
+                    awarded = sid
                     self._award(sid)
         finally:
             engine.unsubscribe(updates)

@@ -227,3 +227,25 @@ def test_a_day_of_sessions_and_idle_hours_leaves_the_heap_flat(tmp_path):
     assert grown < MAX_GROWTH_BYTES, (
         f"the heap grew by {grown / 1e6:.2f} MB over {hours:.0f} h; most of it held at:\n"
         f"{where}")
+
+
+def test_mock_pins_chosen_by_the_environment_forget_their_history_too(factory):
+    """``GPIOZERO_PIN_FACTORY=mock`` (what the GPIO error advises off a Pi) records every LED
+    change; the daemon's outputs keep only the last minute of it, as on the fallback pins."""
+    from device.pacing.engine import PacingEngine
+    from device.pacing.patterns import builtin
+    from device.session.appliance import open_outputs
+
+    outputs = open_outputs(Settings().pacing, [])
+    clock = FakeClock()
+    pacing = PacingEngine(builtin("coherent"), clock)
+    pacing.start()
+    try:
+        for _ in range(50 * 300):  # five minutes at 50 Hz
+            clock.advance(0.02)
+            outputs.tick(pacing.state(), pacing.poll_changes(), clock.now())
+        kept = len(factory.pin(outputs.settings.led_pins[0]).states)
+        assert outputs.on_mock_pins()
+    finally:
+        outputs.close()
+    assert 0 < kept <= 50 * 60 + 1  # at most a minute of 50 Hz changes
