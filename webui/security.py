@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import secrets
+import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -274,6 +275,7 @@ def _dummy_hash() -> str:
 class LoginLimiter:
     """Too many failed attempts from one client within a window → locked until the oldest
     failure leaves the window. In memory: a restart forgives, which is fine for a home device.
+    Thread-safe: the web server answers each request in its own thread.
     """
 
     def __init__(
@@ -288,8 +290,10 @@ class LoginLimiter:
         self.clock = clock or MonotonicClock()
         self.max_clients = max_clients
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _recent(self, client: str) -> deque[float]:
+        """``client``'s failures within the window (call with the lock held)."""
         times = self._failures.get(client, deque())
         cutoff = self.clock.now() - self.window_s
         while times and times[0] <= cutoff:
@@ -300,18 +304,21 @@ class LoginLimiter:
 
     def retry_after(self, client: str) -> int | None:
         """Whole seconds until ``client`` may try again, or None when it may try now."""
-        times = self._recent(client)
-        if len(times) < self.max_failures:
-            return None
-        return max(1, math.ceil(times[0] + self.window_s - self.clock.now()))
+        with self._lock:
+            times = self._recent(client)
+            if len(times) < self.max_failures:
+                return None
+            return max(1, math.ceil(times[0] + self.window_s - self.clock.now()))
 
     def failed(self, client: str) -> None:
-        times = self._recent(client)
-        times.append(self.clock.now())
-        self._failures[client] = times
-        self._failures.move_to_end(client)
-        while len(self._failures) > self.max_clients:  # bound memory under a flood
-            self._failures.popitem(last=False)
+        with self._lock:
+            times = self._recent(client)
+            times.append(self.clock.now())
+            self._failures[client] = times
+            self._failures.move_to_end(client)
+            while len(self._failures) > self.max_clients:  # bound memory under a flood
+                self._failures.popitem(last=False)
 
     def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+        with self._lock:
+            self._failures.pop(client, None)
