@@ -22,9 +22,10 @@ from device.clock import FakeClock
 from device.config import Settings
 from device.session.appliance import build_appliance
 from device.store import db_path_for, open_db
+from device.store.owner_codes import claim_code
 from device.store.sessions_repo import TimelinePoint, create_session, finish_session
 from webui import create_app
-from webui.security import claim, claim_code, find_owner
+from webui.security import claim, find_owner
 
 NAME = "Ada"
 PASSWORD = "correct horse battery"

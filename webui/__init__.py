@@ -23,7 +23,8 @@ from werkzeug.wrappers import Response
 from device.errors import BadInput
 from device.store import NotFound, open_db
 from device.store.db import db_path_for
-from webui.security import LoginLimiter, is_claimed, issue_claim_code, secret_key
+from device.store.owner_codes import is_claimed, issue_claim_code
+from webui.security import LoginLimiter, secret_key
 
 log = logging.getLogger(__name__)
 
