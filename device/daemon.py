@@ -193,16 +193,15 @@ class Daemon:
         return notes
 
     def web_config(self) -> dict[str, Any]:
-        """What ``create_app`` needs from the device settings, plus the running parts."""
-        web = self.settings.web
+        """What ``create_app`` needs from the device settings (``webui.config_from_settings``),
+        with this daemon's data dir, address and running parts."""
+        from webui import config_from_settings
+
         return {
+            **config_from_settings(self.settings),
             "DATA_DIR": self.data_dir,
-            "SESSION_COOKIE_SECURE": web.tls_cert is not None,
             "WEB_HOST": self.host,
             "WEB_PORT": self.port,
-            "SETTINGS": self.settings,
-            "DEVICE_ID": self.settings.device.id,
-            "SYNC_ENABLED": bool(self.settings.mqtt.enabled),
             "APPLIANCE": self.appliance,
             "STATUS": self.status,
             "SYNC": self.sync,
