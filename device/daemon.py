@@ -150,7 +150,7 @@ class Daemon:
             self.server = make_server(self.host, self.port, app, threaded=True,
                                       ssl_context=ssl_context)
         except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
-            from device.errors import BadInput
+            from common.errors import BadInput
 
             why = exc if isinstance(exc, OSError) else "address in use or not available"
             raise BadInput(f"web.port: cannot listen on {self.host}:{self.port} ({why}); "
@@ -172,7 +172,7 @@ class Daemon:
             self.redirect_server = make_server(self.host, port, HttpsRedirect(app, self.port),
                                                threaded=True)
         except (OSError, SystemExit) as exc:
-            from device.errors import BadInput
+            from common.errors import BadInput
 
             why = exc if isinstance(exc, OSError) else "address in use or not available"
             raise BadInput(f"web.redirect_port: cannot listen on {self.host}:{port} ({why}); "

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.config.models import PrivacySettings
+from common.config.models import PrivacySettings
 from device.store.db import write_transaction
 from device.store.settings_repo import get_setting, set_setting
 

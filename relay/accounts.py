@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from device.sync import protocol
+from wire import protocol
 
 RELAY_ROLE = "breathe-relay"
 ADMIN_ROLE = "admin"

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 
-from device.sync import protocol
-from device.sync.protocol import Message, PatternListing
+from wire import protocol
+from wire.protocol import Message, PatternListing
 
 _ANGLE = re.compile(r"[<>]")
 _CHAR_REF = re.compile(r"&(#|[A-Za-z][A-Za-z0-9]{1,31};)")

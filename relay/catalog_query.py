@@ -1,8 +1,8 @@
 """Answers ``catalog/query`` requests: a page of the catalog on the asker's response topic.
 
-A device publishes :class:`~device.sync.protocol.CatalogQuery` with an MQTT v5 response topic
+A device publishes :class:`~wire.protocol.CatalogQuery` with an MQTT v5 response topic
 ``breathe/v1/<device>/inbox/<id>`` and correlation data; the answer is a
-:class:`~device.sync.protocol.CatalogPage` with the query's id, published there with the same
+:class:`~wire.protocol.CatalogPage` with the query's id, published there with the same
 correlation data. A response topic anywhere else is refused (and counted): the relay may write
 every device's inbox, so it must not let one device aim answers at another.
 
@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from device.sync.protocol import CatalogPage, CatalogQuery
 from relay.catalog import inbox_of
 from relay.store import RelayStore
 from relay.store.catalog import search
 from relay.validate import Inbound
+from wire.protocol import CatalogPage, CatalogQuery
 
 log = logging.getLogger(__name__)
 

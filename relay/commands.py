@@ -13,11 +13,11 @@ import re
 import uuid
 from typing import Any
 
-from device.config import RelaySettings
-from device.errors import BadInput, BreatheError
-from device.sync import protocol
-from device.sync.protocol import Command, CommandReply, ProtocolError
+from common.config import RelaySettings
+from common.errors import BadInput, BreatheError
 from relay.mqtt import connected, guarded, publish_properties, publish_wait
+from wire import protocol
+from wire.protocol import Command, CommandReply, ProtocolError
 
 _COMMAND = re.compile(protocol.COMMAND_PATTERN)
 

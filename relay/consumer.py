@@ -24,13 +24,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from device.config import RelaySettings
-from device.sync import protocol
-from device.sync.protocol import Ack, ConfigDesired, Message
+from common.config import RelaySettings
 from relay.catalog_query import Query, QueryResponder
 from relay.mqtt import connect_properties, guarded, make_client, publish_properties
 from relay.store import MintRow, RelayStore, timestamp
 from relay.validate import ACKED, Inbound, Rejection, check
+from wire import protocol
+from wire.protocol import Ack, ConfigDesired, Message
 
 log = logging.getLogger(__name__)
 

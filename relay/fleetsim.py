@@ -21,10 +21,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.pacing.patterns import BUILT_INS, Pattern
-from device.session.metrics import SessionMetrics
-from device.sync import protocol
-from device.sync.protocol import (
+from relay.mqtt import guarded
+from relay.procs import stop_process
+from wire import protocol
+from wire.metrics import SessionMetrics
+from wire.patterns import BUILT_INS, Pattern
+from wire.protocol import (
     Ack,
     CatalogPage,
     CatalogQuery,
@@ -40,8 +42,6 @@ from device.sync.protocol import (
     Status,
     Telemetry,
 )
-from relay.mqtt import guarded
-from relay.procs import stop_process
 
 WALLET = "0x" + "ab" * 20
 

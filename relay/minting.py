@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from device.sync import protocol
-from device.sync.protocol import MintRequest, MintResult, PatternMintRequest, ProtocolError
 from relay.store import MintRow, RelayStore, timestamp
 from relay.store.catalog import PATTERN, listing_of_mint
+from wire import protocol
+from wire.protocol import MintRequest, MintResult, PatternMintRequest, ProtocolError
 
 log = logging.getLogger(__name__)
 

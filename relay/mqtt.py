@@ -18,9 +18,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.config import BrokerSettings
-from device.errors import BreatheError, ConfigError
-from device.sync.protocol import Message
+from common.config import BrokerSettings
+from common.errors import BreatheError, ConfigError
+from wire.protocol import Message
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from device.config import RelaySettings, Settings
-from device.errors import BadInput
-from device.sync import protocol
-from device.sync.protocol import ConfigDesired, ConfigReported, ProtocolError
+from common.config import RelaySettings, Settings
+from common.errors import BadInput
 from relay.mqtt import connected, guarded, publish_wait
 from relay.store import DeviceRow, RelayStore, timestamp
+from wire import protocol
+from wire.protocol import ConfigDesired, ConfigReported, ProtocolError
 
 
 def _age_s(iso: str | None, now: datetime) -> float | None:

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from device.pacing.patterns import BUILT_INS
-from device.sync import protocol
-from device.sync.protocol import ProtocolError, SessionMessage
 from relay.store import RelayStore, catalog, timestamp
+from wire import protocol
+from wire.patterns import BUILT_INS
+from wire.protocol import ProtocolError, SessionMessage
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ import socket
 import threading
 from collections.abc import Callable
 
-from device.config import ChainSettings, RelaySettings
-from device.errors import BadInput, ConfigError
-from device.sync import protocol
-from device.sync.protocol import MintResult
+from common.config import ChainSettings, RelaySettings
+from common.errors import BadInput, ConfigError
 from relay.consumer import Consumer
 from relay.minting import Minter, MintWorker
 from relay.store import RelayStore, open_store
+from wire import protocol
+from wire.protocol import MintResult
 
 log = logging.getLogger(__name__)
 

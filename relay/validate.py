@@ -22,8 +22,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from device.sync import protocol
-from device.sync.protocol import (
+from relay.catalog import recheck
+from wire import protocol
+from wire.checks import WireRefused, strict_loads
+from wire.protocol import (
     CatalogQuery,
     CommandReply,
     ConfigReported,
@@ -41,8 +43,6 @@ from device.sync.protocol import (
     Status,
     Telemetry,
 )
-from device.sync.wire_checks import WireRefused, strict_loads
-from relay.catalog import recheck
 
 REPLY = "reply"
 MODELS: dict[str, type[Message]] = {

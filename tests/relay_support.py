@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from device.config import load_config
-from device.config.models import RelaySettings
+from common.config import load_config
+from common.config.models import RelaySettings
 from relay.fleetsim import SimDevice, relay_config_toml
 from relay.service import RelayService
 

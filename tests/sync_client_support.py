@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from test_sync_support import Controls, FakeRelay
 
-from device.config import Settings
+from common.config import Settings
 from device.sync.client import SyncClient
 
 

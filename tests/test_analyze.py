@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from device.bench.accuracy import analyse_clip, clip_for, score_clip
 from device.breath.scoring import rate_shown_fraction
-from device.camera.suites import PATTERNS, free, hold, paced
-from device.camera.synth import ScenarioSpec
-from device.camera.timeline import Event
 from device.cli import main
+from device.simulator.suites import PATTERNS, free, hold, paced
+from device.simulator.synth import ScenarioSpec
+from device.simulator.timeline import Event
 from device.vision.factory import make_backend
 
 FPS = 15

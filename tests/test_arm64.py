@@ -290,8 +290,8 @@ class Arm64:
 
 def make_clip(path: Path) -> dict:
     """A 12 s, 320x240, 15 fps person breathing at CLIP_RATE_BPM, with its truth."""
-    from device.camera.synth import ScenarioSpec, write_video
-    from device.camera.waveform import BreathingSpec, FreeBreathing
+    from device.simulator.synth import ScenarioSpec, write_video
+    from device.simulator.waveform import BreathingSpec, FreeBreathing
 
     spec = ScenarioSpec(name="arm64", duration=12, fps=15, width=320, height=240, seed=3,
                         breathing=BreathingSpec(blocks=[FreeBreathing(

@@ -83,12 +83,12 @@ print(json.dumps(failed))
     # the models and photos are inside the installed package, checked against their pins
     _run(base_venv, "from device.vision.models import MODELS, model_path\n"
                     "[model_path(name) for name in MODELS]\n"
-                    "from device.camera.scene import load_photo\n"
+                    "from device.simulator.scene import load_photo\n"
                     "assert load_photo('grace_hopper').mask.max() > 0.9")
 
 
 def test_a_missing_extra_or_an_altered_model_is_named_with_exit_2(base_venv, tmp_path):
-    from device.camera.synth import ScenarioSpec, write_video
+    from device.simulator.synth import ScenarioSpec, write_video
 
     video = tmp_path / "clip.mp4"
     write_video(ScenarioSpec(name="clip", duration=2, fps=10, width=320, height=240), video)

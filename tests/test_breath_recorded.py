@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.errors import SourceError
 from device.bench.accuracy import analyse_clip, clip_for, score_clip
 from device.breath.estimator import BreathEstimator, EstimatorSettings
 from device.breath.scoring import score_breaths, score_phase
-from device.camera.recorded import (
+from device.simulator.recorded import (
     DATA_ENV,
     RecordedPlan,
     RecordingSpec,
@@ -23,8 +24,7 @@ from device.camera.recorded import (
     default_data_dir,
     load_resp,
 )
-from device.camera.synth import ScenarioSpec
-from device.errors import SourceError
+from device.simulator.synth import ScenarioSpec
 
 EXCERPT = Path(__file__).parent / "data" / "bidmc_07_resp_excerpt.csv"
 

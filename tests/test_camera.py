@@ -11,13 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.errors import BadInput, SourceError
 from device.camera.convert import yuv420_to_bgr
-from device.camera.demo import DemoSource
-from device.camera.factory import open_source, parse_spec
 from device.camera.opencv_source import VideoFileError, VideoFileSource
-from device.camera.scene import PersonRig, Placement, SceneRenderer, load_photo, photo_plate
-from device.camera.suites import SUITES, free, hold, paced
-from device.camera.synth import (
+from device.clock import FakeClock
+from device.session.sources import open_source, parse_spec
+from device.simulator.demo_source import DemoSource
+from device.simulator.scene import PersonRig, Placement, SceneRenderer, load_photo, photo_plate
+from device.simulator.suites import SUITES, free, hold, paced
+from device.simulator.synth import (
     PersonSpec,
     Scenario,
     ScenarioSpec,
@@ -26,10 +28,8 @@ from device.camera.synth import (
     truth_path,
     write_video,
 )
-from device.camera.timeline import CameraModel, Event, Nuisances
-from device.camera.waveform import HOLD_MIN_S, BreathingSpec, BreathPlan
-from device.clock import FakeClock
-from device.errors import BadInput, SourceError
+from device.simulator.timeline import CameraModel, Event, Nuisances
+from device.simulator.waveform import HOLD_MIN_S, BreathingSpec, BreathPlan
 
 QUIET = Nuisances(noise=0, sway_px=0, cardiac_px=0)
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from vision_photos import load_reference, reference_mask
 
-from device.camera.cutout import find_person
-from device.camera.scene import PHOTOS, _read_photo
-from device.errors import SourceError
+from common.errors import SourceError
+from device.simulator.cutout import find_person
+from device.simulator.scene import PHOTOS, _read_photo
 
 _NOSE, _L_SH, _R_SH = 0, 11, 12
 
@@ -21,7 +21,7 @@ def test_demo_source_renders_without_importing_mediapipe():
     # A fresh interpreter: other tests in this process may have imported mediapipe already.
     script = textwrap.dedent("""
         import sys
-        from device.camera.demo import DemoSource
+        from device.simulator.demo_source import DemoSource
         from device.clock import FakeClock
         source = DemoSource(pattern=(4, 4, 4, 4), clock=FakeClock(), duration=0.2)
         frames = list(source.frames())

@@ -9,10 +9,10 @@ from datetime import date
 import pytest
 from eth_account import Account
 
-from device.config.models import ChainSettings
-from device.sync.protocol import MintRequest
+from common.config.models import ChainSettings
 from relay.chain import Minter, MintError, connect, deploy, minter_from_settings
 from relay.chain.anvil import anvil_binary, start_anvil
+from wire.protocol import MintRequest
 
 pytestmark = [
     pytest.mark.slow,

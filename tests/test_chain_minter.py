@@ -12,9 +12,7 @@ import pytest
 from chain_support import funded, sent_count, signer, w3  # noqa: F401 - fixtures
 from eth_account import Account
 
-from device.config.models import ChainSettings
-from device.sync.protocol import MintRequest
-from device.sync.protocol import MintResult as MintResultMessage
+from common.config.models import ChainSettings
 from relay.chain import (
     BadMintRequest,
     ChainConfigError,
@@ -28,6 +26,8 @@ from relay.chain import (
     request_id_bytes,
 )
 from relay.chain.config import load_key
+from wire.protocol import MintRequest
+from wire.protocol import MintResult as MintResultMessage
 
 COMMITMENT = "5f" * 32
 GAS_LIMIT = 2_000_000  # well above a mint's ~0.7 M

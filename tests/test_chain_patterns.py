@@ -14,9 +14,7 @@ import pytest
 from chain_support import funded, sent_count, signer, w3  # noqa: F401 - fixtures
 from eth_tester.exceptions import TransactionFailed
 
-from device.config.models import ChainSettings
-from device.pacing.patterns import Pattern
-from device.sync.protocol import MintRequest, PatternMintRequest, content_hash
+from common.config.models import ChainSettings
 from relay.chain import (
     PATTERNS_CONTRACT_NAME,
     BadMintRequest,
@@ -30,6 +28,8 @@ from relay.chain import (
     minter_from_settings,
 )
 from relay.chain.contract import decode_revert
+from wire.patterns import Pattern
+from wire.protocol import MintRequest, PatternMintRequest, content_hash
 
 GAS_LIMIT = 2_000_000
 RELAX = Pattern(name="Evening wind-down", description="Long exhale before sleep.",

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner, Result
 from expected import BUILT_IN_PHASES
 
+from common.logs import setup_logging
 from device.cli import main
-from device.logs import setup_logging
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

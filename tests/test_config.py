@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from device.cli import main
-from device.config import (
+from common.config import (
     CONFIG_ENV,
     DEFAULTS_LABEL,
     InvalidConfig,
@@ -22,7 +21,8 @@ from device.config import (
     mask_secrets,
     mask_url,
 )
-from device.errors import ConfigError
+from common.errors import ConfigError
+from device.cli import main
 
 SHIPPED = Path(__file__).resolve().parents[1] / "firmware_config" / "device.toml"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from device.config import load_config
+from common.config import load_config
 from device.daemon import Daemon
 from device.store import db_path_for, open_db
 from device.store.achievements_repo import list_achievements

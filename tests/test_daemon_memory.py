@@ -31,11 +31,11 @@ from types import SimpleNamespace
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from common.config import Settings
 from device.breath.live import LiveBreath
 from device.breath.types import BreathEvent, BreathReading
 from device.camera.base import Frame, SourceStats
 from device.clock import FakeClock
-from device.config import Settings
 from device.pacing.outputs import PacingOutputs
 from device.session.appliance import session_outcome
 from device.session.engine import SessionEngine
@@ -232,8 +232,9 @@ def test_a_day_of_sessions_and_idle_hours_leaves_the_heap_flat(tmp_path):
 def test_mock_pins_chosen_by_the_environment_forget_their_history_too(factory):
     """``GPIOZERO_PIN_FACTORY=mock`` (what the GPIO error advises off a Pi) records every LED
     change; the daemon's outputs keep only the last minute of it, as on the fallback pins."""
-    from device.pacing.engine import PacingEngine
     from device.pacing.patterns import builtin
+
+    from device.pacing.engine import PacingEngine
     from device.session.appliance import open_outputs
 
     outputs = open_outputs(Settings().pacing, [])

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from device.config import check_config, load_config
-from device.config.models import PacingSettings
+from common.config import check_config, load_config
+from common.config.models import PacingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "install-pi"

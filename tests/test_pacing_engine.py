@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.errors import BadInput
 from device.clock import FakeClock
-from device.errors import BadInput
 from device.pacing.engine import (
     PacingEngine,
     PhaseChange,
@@ -17,7 +17,7 @@ from device.pacing.engine import (
     phase_changes,
     state_at,
 )
-from device.pacing.patterns import BUILT_INS, Pattern, builtin
+from wire.patterns import BUILT_INS, Pattern, builtin
 
 BOX = builtin("box")
 RELAX = builtin("relaxation")  # 4-7-8-0

@@ -8,9 +8,9 @@ import threading
 import pytest
 from gpiozero import PWMLED
 
+from common.config import PacingSettings
+from common.errors import BadInput
 from device.clock import FakeClock
-from device.config import PacingSettings
-from device.errors import BadInput
 from device.pacing.curves import clamped, gamma_corrected, led_duty, scaled
 from device.pacing.engine import PacingEngine, phase_changes, state_at
 from device.pacing.outputs import (
@@ -21,7 +21,7 @@ from device.pacing.outputs import (
     PressTracker,
     run_loop,
 )
-from device.pacing.patterns import BUILT_INS
+from wire.patterns import BUILT_INS
 
 BOX = BUILT_INS["box"]
 HZ = 50

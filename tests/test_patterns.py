@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from expected import BUILT_IN_PHASES
 
-from device.errors import BadInput
-from device.pacing.patterns import BUILT_INS, Pattern, builtin, parse_pattern
+from common.errors import BadInput
+from wire.patterns import BUILT_INS, Pattern, builtin, parse_pattern
 
 EXPECTED_BUILT_INS = BUILT_IN_PHASES
 

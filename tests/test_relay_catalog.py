@@ -25,17 +25,17 @@ from relay_support import (  # noqa: F401 - fixtures
     start_relay,
 )
 
-from device.sync import protocol
-from device.sync.protocol import (
+from relay.catalog import inbox_of, markup_in
+from relay.fleetsim import WALLET, SimDevice, pattern_listing
+from relay.validate import Inbound, Rejection, check
+from wire import protocol
+from wire.protocol import (
     PatternImported,
     PatternMintRequest,
     PatternRating,
     PatternUnlisting,
     Retraction,
 )
-from relay.catalog import inbox_of, markup_in
-from relay.fleetsim import WALLET, SimDevice, pattern_listing
-from relay.validate import Inbound, Rejection, check
 
 # --- the relay's checks, without a broker -----------------------------------------------------
 

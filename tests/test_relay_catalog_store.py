@@ -14,8 +14,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import test_relay_store as base
 
-from device.sync import protocol
-from device.sync.protocol import (
+from relay.fleetsim import WALLET, pattern_listing, session_message
+from relay.store import Outcome, RelayStore
+from relay.store.catalog import analytics_sessions, retract_device, retracted_devices, search
+from relay.validate import Inbound, check
+from wire import protocol
+from wire.protocol import (
     CatalogQuery,
     PatternImported,
     PatternMintRequest,
@@ -23,10 +27,6 @@ from device.sync.protocol import (
     PatternUnlisting,
     Retraction,
 )
-from relay.fleetsim import WALLET, pattern_listing, session_message
-from relay.store import Outcome, RelayStore
-from relay.store.catalog import analytics_sessions, retract_device, retracted_devices, search
-from relay.validate import Inbound, check
 
 # the relay store tests' fixtures: every test here runs on SQLite and on PostgreSQL
 postgres, store_url, store = base.postgres, base.store_url, base.store

@@ -13,14 +13,14 @@ import pytest
 from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 
-from device.config import load_config
-from device.sync import protocol
+from common.config import load_config
 from relay.chain import MintError, connect, deploy
 from relay.chain.anvil import anvil_binary, start_anvil
 from relay.chain.minter import Minter
 from relay.fleetsim import RelayProcess, SimDevice, mint_request, relay_config_toml
 from relay.service import RelayService
 from relay.store import open_store
+from wire import protocol
 
 
 @pytest.fixture(scope="module")

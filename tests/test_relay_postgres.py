@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from device.sync import protocol
 from relay.fleetsim import RelayProcess, SimDevice, relay_config_toml, session_message
 from relay.store import open_store
 from relay.store.localpg import LocalPostgres, available
+from wire import protocol
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(available() is not None,

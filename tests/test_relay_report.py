@@ -21,15 +21,15 @@ from click.testing import CliRunner
 from relay_support import NoMinter, sim_device, write_relay_config
 
 from device.cli import main
-from device.pacing.patterns import BUILT_INS, Pattern
-from device.session.metrics import SessionMetrics
-from device.sync import protocol
-from device.sync.protocol import Retraction, SessionMessage, Status, Telemetry
 from relay.report import build_report, consenting_sessions, format_table
 from relay.report_html import render_html
 from relay.store import open_store, timestamp
 from relay.store.catalog import retract_device
 from relay.validate import Inbound, check
+from wire import protocol
+from wire.metrics import SessionMetrics
+from wire.patterns import BUILT_INS, Pattern
+from wire.protocol import Retraction, SessionMessage, Status, Telemetry
 
 NOW = datetime(2025, 3, 10, 15, 0, tzinfo=UTC)
 CHROMIUM = Path("/usr/bin/chromium")
@@ -376,7 +376,7 @@ def test_the_html_report_renders_offline_in_chromium_with_its_charts(store, tmp_
 
 def test_through_mosquitto_and_the_relay_only_consenting_sessions_are_reported(broker, tmp_path,
                                                                                clean_env):
-    from device.config import load_config
+    from common.config import load_config
     from relay.fleetsim import SimDevice
     from relay.service import RelayService
 

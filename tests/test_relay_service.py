@@ -22,9 +22,9 @@ from relay_support import (  # noqa: F401 - fixtures
 )
 
 from device.cli import main
-from device.sync import protocol
 from relay.fleetsim import session_message, status, telemetry
 from relay.store import open_store
+from wire import protocol
 
 SECRET = "Grace Hopper"  # personal data that must never reach the relay's log
 

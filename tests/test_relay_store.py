@@ -86,7 +86,7 @@ def test_two_relays_starting_at_once_migrate_once(store_url):
 
 
 def test_a_database_from_a_newer_relay_is_refused(store):
-    from device.errors import ConfigError
+    from common.errors import ConfigError
 
     with store.transaction() as tx:
         tx.execute("INSERT INTO relay_schema (version, name, applied) VALUES (?, ?, ?)",

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device.sync import protocol
 from relay.fleetsim import mint_request, session_message, status, telemetry
 from relay.validate import ACKED, REASONS, Inbound, Rejection, check
+from wire import protocol
 
 DEVICE = "kitchen"
 OTHER = "bedroom"

@@ -18,8 +18,8 @@ from relay_support import (  # noqa: F401 - fixtures
 from sync_client_support import controls, quick_client  # noqa: F401 - fixtures
 from test_sync_support import device_settings, queue_sessions, wait_until
 
+from common.config import load_config
 from device.cli import main
-from device.config import load_config
 from relay.store import open_store
 
 

@@ -13,22 +13,22 @@ import pytest
 from click.testing import CliRunner
 from gpiozero import PWMLED, Device
 
+from common.config import load_config
 from device.breath.live import LiveBreath
 from device.breath.pipeline import BreathPipeline
 from device.camera.base import Frame, SourceStats
-from device.camera.demo import DemoSource
 from device.cli import main
 from device.cli.session_cmd import status_line
 from device.clock import FakeClock
-from device.config import load_config
 from device.pacing.outputs import GPIOUnavailable
-from device.pacing.patterns import builtin
 from device.session import appliance as appliance_mod
 from device.session.appliance import build_appliance, run_session, session_outcome
 from device.session.engine import SessionEngine
+from device.simulator.demo_source import DemoSource
 from device.store.achievements_repo import DEVICE_PROFILE_ID, list_achievements
 from device.store.db import db_path_for, open_db
 from device.store.sessions_repo import get_session
+from wire.patterns import builtin
 
 FPS = 15
 KNOWN = ("box", "coherent", "energising", "energy", "mindfulness", "relaxation", "sleep")

@@ -7,17 +7,17 @@ from types import SimpleNamespace
 
 import pytest
 
+from common.config import PacingSettings
+from common.errors import BadInput
 from device.breath.types import BreathEvent, BreathReading
 from device.clock import FakeClock
-from device.config import PacingSettings
-from device.errors import BadInput
 from device.pacing.engine import state_at
 from device.pacing.outputs import PacingOutputs
-from device.pacing.patterns import builtin
 from device.session.engine import CHECKPOINT_S, SessionConflict, SessionEngine
 from device.store.db import open_db
 from device.store.outbox_repo import pending
 from device.store.sessions_repo import get_session, session_timeline
+from wire.patterns import builtin
 
 HZ = 50
 MEASURED = {"inhale": "inhale", "exhale": "exhale", "hold_in": "hold", "hold_out": "hold"}
@@ -76,7 +76,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def db_path(tmp_path):
     """A store whose owner shares session metrics (without consent nothing is enqueued)."""
-    from device.config.models import PrivacySettings
+    from common.config.models import PrivacySettings
     from device.privacy import save_privacy
     from device.store import open_db
 

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from device.pacing.patterns import BUILT_INS
 from device.session import history as h
-from device.session.metrics import HoldStats, SessionMetrics
 from device.store.sessions_repo import SessionRecord
+from wire.metrics import HoldStats, SessionMetrics
+from wire.patterns import BUILT_INS
 
 DAY0 = date(2026, 3, 2)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from device.pacing.patterns import BUILT_INS
 from device.session import insights as ins
-from device.session.metrics import HoldStats, OnsetStats, RateStats, SessionMetrics
+from wire.metrics import HoldStats, OnsetStats, RateStats, SessionMetrics
+from wire.patterns import BUILT_INS
 
 BOX = BUILT_INS["box"]
 RELAX = BUILT_INS["relaxation"]  # 4-7-8-0

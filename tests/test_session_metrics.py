@@ -6,13 +6,9 @@ import pytest
 
 from device.breath.types import BreathEvent, BreathReading
 from device.pacing.engine import state_at
-from device.pacing.patterns import BUILT_INS, Pattern
-from device.session.metrics import (
-    MetricsAccumulator,
-    Sample,
-    SessionMetrics,
-    compute_metrics,
-)
+from device.session.metrics import MetricsAccumulator, Sample, compute_metrics
+from wire.metrics import SessionMetrics
+from wire.patterns import BUILT_INS, Pattern
 
 HZ = 10
 BOX = BUILT_INS["box"]  # 4-4-4-4, 16 s cycle

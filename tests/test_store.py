@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from device.errors import BadInput
-from device.pacing.patterns import BUILT_INS, Pattern, builtin
+from common.errors import BadInput
 from device.store import (
     NotFound,
     StoreError,
@@ -26,7 +25,8 @@ from device.store import sessions_repo as sessions
 from device.store.db import applied_migrations, migrate, migration_names
 from device.store.migrations import MIGRATIONS
 from device.store.outbox_repo import Outgoing
-from device.store.sessions_repo import TimelinePoint
+from wire.metrics import TimelinePoint
+from wire.patterns import BUILT_INS, Pattern, builtin
 
 TABLES = {
     "profiles", "patterns", "sessions", "session_timeline", "outbox", "achievements",
@@ -230,19 +230,19 @@ def test_pattern_add_get_update_delete(db: Database) -> None:
     )  # fmt: skip
     assert patterns_repo.get_pattern(db, "my-calm").pattern == CALM
     slower = CALM.model_copy(update={"exhale": 8.0, "name": "Calm slower"})
-    updated = patterns_repo.update_pattern(db, "my-calm", slower, is_public=True)
+    updated = patterns_repo.replace_pattern(db, "my-calm", slower, is_public=True)
     assert (updated.id, updated.pattern.label, updated.is_public) == ("my-calm", "4-0-8-0", True)
     assert updated.updated is not None
-    patterns_repo.delete_pattern(db, "my-calm")
+    patterns_repo.remove_pattern(db, "my-calm")
     with pytest.raises(NotFound, match="no pattern with id 'my-calm'"):
         patterns_repo.get_pattern(db, "my-calm")
 
 
 def test_built_ins_cannot_be_edited_or_deleted(db: Database) -> None:
     with pytest.raises(BadInput, match="'box' is a built-in and cannot be deleted"):
-        patterns_repo.delete_pattern(db, "box")
+        patterns_repo.remove_pattern(db, "box")
     with pytest.raises(BadInput, match="cannot be edited"):
-        patterns_repo.update_pattern(db, "relaxation", CALM)
+        patterns_repo.replace_pattern(db, "relaxation", CALM)
     assert patterns_repo.get_pattern(db, "box").pattern == BUILT_INS["box"]
 
 
@@ -347,7 +347,7 @@ def test_crashed_sessions_become_interrupted(db: Database) -> None:
 def test_sessions_keep_their_pattern_after_it_is_deleted(db: Database) -> None:
     patterns_repo.add_pattern(db, CALM)
     record = sessions.create_session(db, "my-calm")
-    patterns_repo.delete_pattern(db, "my-calm")
+    patterns_repo.remove_pattern(db, "my-calm")
     kept = sessions.get_session(db, record.id)
     assert kept.pattern_id is None and kept.pattern == CALM
 

@@ -7,19 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.store import db_path_for, open_db
 from device.store.achievements_repo import NewAchievement, list_achievements, store_achievements
 from device.store.outbox_repo import Outgoing, enqueue, pending
 from device.store.profiles_repo import create_profile
 from device.store.retention import apply_retention, retention_days
 from device.store.sessions_repo import (
-    TimelinePoint,
     create_session,
     finish_session,
     list_sessions,
     session_timeline,
 )
+from wire.metrics import TimelinePoint
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -25,19 +25,22 @@ from relay_support import (  # noqa: F401 - fixtures
 from sync_client_support import quick_client
 from test_sync_support import TIMEOUT, Controls, device_settings, wait_until
 
+from common.config import PrivacySettings, Settings
+from common.errors import BadInput
 from device.clock import FakeClock
-from device.config import PrivacySettings, Settings
-from device.errors import BadInput
 from device.pacing.engine import PacingEngine
-from device.pacing.patterns import Pattern
 from device.privacy import save_privacy
 from device.session import persist
 from device.session.metrics import MetricsAccumulator
+from device.sharing import catalog
+from device.sharing.catalog import delete_pattern, update_pattern
 from device.store import open_db, outbox_repo
-from device.store.patterns_repo import add_pattern, delete_pattern, get_pattern, update_pattern
+from device.store.patterns_repo import add_pattern, get_pattern
 from device.store.profiles_repo import create_profile
-from device.sync import catalog, fleet, protocol
+from device.sync import fleet
 from device.sync.client import RelayUnavailable, SyncClient
+from wire import protocol
+from wire.patterns import Pattern
 
 DEVICE = "kitchen"
 CALM = Pattern(name="Calm 4-6", description="Slow and even", inhale=4, exhale=6)

@@ -17,9 +17,9 @@ from test_sync_support import (
     wait_until,
 )
 
+from common.config import PrivacySettings, Settings
+from common.errors import ConfigError
 from device.clock import FakeClock
-from device.config import PrivacySettings, Settings
-from device.errors import ConfigError
 from device.pacing.engine import PacingEngine
 from device.privacy import save_privacy
 from device.session import persist
@@ -27,9 +27,9 @@ from device.session.engine import SessionEngine
 from device.session.metrics import MetricsAccumulator
 from device.store import open_db, outbox_repo
 from device.store.sessions_repo import create_session, get_session
-from device.sync import protocol
 from device.sync.client import SyncClient
 from device.sync.connection import guarded
+from wire import protocol
 
 
 @pytest.fixture

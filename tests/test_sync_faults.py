@@ -22,8 +22,8 @@ from test_sync_support import (
 )
 
 from device.store import open_db, outbox_repo
-from device.sync import protocol
 from device.sync.client import SyncClient
+from wire import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ DEVICE_PROCESS = """
 import sys, threading
 sys.path.insert(0, sys.argv[3])
 from test_sync_support import Controls
-from device.config import load_config
+from common.config import load_config
 from device.sync.client import SyncClient
 
 settings = load_config(sys.argv[1])

@@ -18,11 +18,11 @@ from test_sync_support import (
     wait_until,
 )
 
-from device.config import Settings
+from common.config import Settings
 from device.store import db_path_for
-from device.sync import protocol
 from device.sync.client import SyncClient
 from device.sync.fleet_config import with_overrides
+from wire import protocol
 
 
 @pytest.fixture

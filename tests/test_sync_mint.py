@@ -13,22 +13,22 @@ import pytest
 from sqlite_utils import Database
 from test_sync_support import DEVICE, Controls, FakeRelay, device_settings, wait_until
 
-from device.errors import BadInput
-from device.store import NotFound, db_path_for, open_db, outbox_repo
-from device.store.achievements_repo import NewAchievement, store_achievements
-from device.store.db import applied_migrations, migration_names
-from device.store.migrations import MIGRATIONS
-from device.store.profiles_repo import create_profile
-from device.store.sessions_repo import create_session, finish_session
-from device.sync import protocol
-from device.sync.client import SyncClient
-from device.sync.mint import (
+from common.errors import BadInput
+from device.sharing.mint import (
     apply_mint_result,
     canonical_json,
     get_request,
     latest_requests,
     request_mint,
 )
+from device.store import NotFound, db_path_for, open_db, outbox_repo
+from device.store.achievements_repo import NewAchievement, store_achievements
+from device.store.db import applied_migrations, migration_names
+from device.store.migrations import MIGRATIONS
+from device.store.profiles_repo import create_profile
+from device.store.sessions_repo import create_session, finish_session
+from device.sync.client import SyncClient
+from wire import protocol
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 EARNED = datetime(2025, 3, 1, 8, 5, tzinfo=UTC)

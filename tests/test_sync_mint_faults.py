@@ -18,13 +18,13 @@ from sync_client_support import quick_client
 from test_sync_support import device_settings, wait_until
 from web3 import EthereumTesterProvider, Web3
 
-from device.config import load_config
-from device.config.models import ChainSettings
+from common.config import load_config
+from common.config.models import ChainSettings
+from device.sharing import mint
 from device.store import db_path_for, open_db, outbox_repo
 from device.store.achievements_repo import NewAchievement, store_achievements
 from device.store.profiles_repo import create_profile
 from device.store.sessions_repo import create_session, finish_session
-from device.sync import mint
 from relay.chain import connect, deploy
 from relay.chain.anvil import anvil_binary, start_anvil
 from relay.chain.minter import Minter

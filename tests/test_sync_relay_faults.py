@@ -19,11 +19,11 @@ from test_broker_sample import NOT_AUTHORIZED, Client
 from test_sync_faults import depth, start_device
 from test_sync_support import config_toml, device_settings, queue_sessions, wait_until
 
-from device.config import load_config
-from device.sync import protocol
+from common.config import load_config
 from relay.fleetsim import RelayProcess, SimDevice, session_message
 from relay.registry import set_config
 from relay.service import RelayService
+from wire import protocol
 
 
 def stored_ids(store_file: Path, device_id: str = "kitchen") -> list[str]:

@@ -21,14 +21,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.config import Settings
-from device.errors import BadInput
-from device.pacing.patterns import builtin
-from device.session.metrics import SessionMetrics
+from common.config import Settings
+from common.errors import BadInput
 from device.store import open_db
 from device.store.db import write_transaction
 from device.store.outbox_repo import Outgoing, enqueue
-from device.sync import protocol
+from wire import protocol
+from wire.metrics import SessionMetrics
+from wire.patterns import builtin
 
 DEVICE = "kitchen"
 TIMEOUT = 10.0

@@ -15,7 +15,7 @@ from vision_photos import EMPTY, PHOTOS, VIDEO_FRAMES, load_reference, reference
 from vision_photos import on_canvas as _on_canvas
 from vision_photos import shifted as _shifted
 
-from device.errors import BadInput, MissingExtra, SourceError
+from common.errors import BadInput, MissingExtra, SourceError
 from device.vision import anchors as ssd
 from device.vision.factory import make_backend
 from device.vision.geometry import Roi, alignment_roi, crop, letterbox_roi, project, unletterbox

@@ -11,9 +11,9 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
+from common.config import load_config
 from device.cli import main
 from device.cli.webcert_cmd import make_certificate
-from device.config import load_config
 from device.daemon import Daemon
 
 

@@ -13,11 +13,11 @@ from webui_api_support import (  # noqa: F401 - fixtures
     stored_session,
 )
 
-from device.config import Settings
+from common.config import Settings
+from device.sharing.mint import apply_mint_result
 from device.store.outbox_repo import pending
-from device.sync import protocol
-from device.sync.mint import apply_mint_result
 from webui import create_app
+from wire import protocol
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 

@@ -23,8 +23,8 @@ from test_sync_catalog import Responder, entry
 from test_sync_support import Controls, device_settings, wait_until
 from webui_api_support import ApiClient, claim_device, make_app, stored_session
 
+from common.config import Settings
 from device.clock import FakeClock
-from device.config import Settings
 from device.session.appliance import build_appliance
 from device.store import db_path_for, open_db
 from device.sync.client import SyncClient

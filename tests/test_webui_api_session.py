@@ -20,8 +20,8 @@ from webui_api_support import (  # noqa: F401 - fixtures
 )
 from werkzeug.serving import make_server
 
+from common.config import Settings
 from device.clock import MonotonicClock
-from device.config import Settings
 from device.session.appliance import build_appliance
 from device.store import db_path_for
 from webui.api_session import live_events

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
+from common.errors import BadInput
 from device.clock import FakeClock
-from device.errors import BadInput
 from device.store import db_path_for, open_db
 from device.store.owner_codes import AlreadyClaimed, claim_code
 from device.store.sessions_repo import create_session, finish_session

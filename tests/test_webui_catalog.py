@@ -19,7 +19,7 @@ from webui_api_support import PASSWORD, logged_in, make_app
 
 from device.store import db_path_for, open_db, outbox_repo
 from device.store.outbox_repo import Outgoing, enqueue
-from device.sync import protocol
+from wire import protocol
 
 NEW = {"name": "Calm 4-6", "inhale": 4, "exhale": 6, "description": "Slow and even"}
 

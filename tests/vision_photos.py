@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import skimage.data
 
-from device.camera.scene import _read_photo
+from device.simulator.scene import _read_photo
 
 REFERENCE = Path(__file__).with_name("data") / "mediapipe_reference.npz"
 
@@ -58,7 +58,7 @@ EMPTY = {
 }
 # the drifting person of the video-mode comparison: frame i is shifted by (3 i, i)
 VIDEO_FRAMES = [shifted(PHOTOS["astronaut_small_in_room"], 3 * i, i) for i in range(4)]
-DEMO_PHOTOS = ("astronaut", "grace_hopper")  # device/camera/photos, as the demo reads them
+DEMO_PHOTOS = ("astronaut", "grace_hopper")  # device/simulator/photos, as the demo reads them
 
 
 def mediapipe_reference() -> dict[str, np.ndarray]:

@@ -18,14 +18,15 @@ from typing import Any
 
 import pytest
 
+from common.config import Settings
 from device.clock import FakeClock
-from device.config import Settings
 from device.session.appliance import build_appliance
 from device.store import db_path_for, open_db
 from device.store.owner_codes import claim_code
-from device.store.sessions_repo import TimelinePoint, create_session, finish_session
+from device.store.sessions_repo import create_session, finish_session
 from webui import create_app
 from webui.security import claim, find_owner
+from wire.metrics import TimelinePoint
 
 NAME = "Ada"
 PASSWORD = "correct horse battery"

@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.store import NotFound, open_db
 from device.store.db import db_path_for
 from device.store.owner_codes import is_claimed, issue_claim_code
@@ -77,7 +77,7 @@ def bad_input_error(exc: BadInput, status: int, error: str) -> Response:
 
 def config_from_settings(settings: Any) -> dict[str, Any]:
     """The app config the device settings give (data dir, cookies over https, sync, id)."""
-    from device.config import data_dir
+    from common.config import data_dir
 
     return {
         "SETTINGS": settings,
@@ -91,7 +91,7 @@ def config_from_settings(settings: Any) -> dict[str, Any]:
 
 
 def _config_from_settings() -> dict[str, Any]:
-    from device.config import load_config
+    from common.config import load_config
 
     return config_from_settings(load_config())
 
@@ -106,7 +106,7 @@ def _resolve_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
             app.config.update(config_from_settings(test_config["SETTINGS"]))
         app.config.update(dict(test_config))
     if app.config["SETTINGS"] is None:
-        from device.config import Settings
+        from common.config import Settings
 
         app.config["SETTINGS"] = Settings()  # the defaults, for tests without a config
     settings = app.config["SETTINGS"]
@@ -136,7 +136,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         LOGIN_WINDOW_S=300.0,
         CLOCK=None,
         ISSUE_CLAIM_CODE=True,
-        SETTINGS=None,  # device.config.Settings: privacy defaults, device id, sync
+        SETTINGS=None,  # common.config.Settings: privacy defaults, device id, sync
         SYNC_ENABLED=None,  # None: from SETTINGS.mqtt.enabled
         SYNC=None,  # device.sync.client.SyncClient; None: no catalog browsing (503)
         DEVICE_ID=None,  # None: from SETTINGS.device.id

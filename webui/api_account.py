@@ -8,7 +8,7 @@ Deleting the account asks for the password again and deletes nothing before it i
 Then, in one transaction: every session with its timeline, custom pattern, catalog rating,
 achievement, mint request, unsent outbox message, personal setting and profile. With sync on,
 that same transaction queues one message, a ``retract`` tombstone, so the relay also forgets
-this device's shared patterns and analytics (``device.sync.catalog.enqueue_retraction``). The
+this device's shared patterns and analytics (``device.sharing.catalog.enqueue_retraction``). The
 device is unclaimed and a new setup code goes to the service log, as on first start.
 """
 
@@ -22,16 +22,16 @@ from sqlite_utils import Database
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
-from device.config.models import PrivacySettings
-from device.errors import BadInput
+from common.config.models import PrivacySettings
+from common.errors import BadInput
 from device.privacy import effective_privacy, save_privacy
 from device.session.live_state import ACTIVE
+from device.sharing.catalog import enqueue_retraction
 from device.store.db import write_transaction
 from device.store.patterns_repo import find_pattern
 from device.store.profiles_repo import update_profile
 from device.store.retention import apply_retention
 from device.store.settings_repo import set_setting
-from device.sync.catalog import enqueue_retraction
 from webui import announce_claim_code, api_error, get_db
 from webui.api_models import (
     AccountDeleted,

@@ -3,7 +3,7 @@
 Minting needs two things the owner controls: a wallet address (Settings → profile) and sync
 with the relay (device config ``mqtt.enabled``), since the relay mints. Until both are there,
 each achievement says why the Mint button is disabled, and POST .../mint answers 409 with the
-same reason. The request itself is made by ``device.sync.mint.request_mint`` (the sync
+same reason. The request itself is made by ``device.sharing.mint.request_mint`` (the sync
 client's module), which queues it in the outbox; its progress (pending → sent → minted or
 failed, with the token id) is read back from the ``mint_requests`` table.
 """
@@ -14,16 +14,16 @@ from flask import Blueprint, current_app
 from sqlite_utils import Database
 from werkzeug.wrappers import Response
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.session.appliance import award_achievements
-from device.session.history import ACHIEVEMENTS
+from device.sharing.mint import latest_requests, request_mint
 from device.store.achievements_repo import AchievementRecord, list_achievements
 from device.store.errors import NotFound
-from device.sync.mint import latest_requests, request_mint
 from webui import api_error, get_db
 from webui.api_models import Achievement, AchievementList, MintAccepted, MintState, reply
 from webui.auth import current_owner, login_required
 from webui.openapi import documented
+from wire.achievements import ACHIEVEMENTS
 
 bp = Blueprint("api_achievements", __name__, url_prefix="/api")
 

@@ -3,7 +3,7 @@
 Browsing asks the relay over MQTT (``SyncClient.query_catalog``, a request answered on the
 device's inbox), through the daemon's sync client in ``app.config["SYNC"]``: with sync off, or
 no relay answering, ``GET /api/catalog`` is 503 with a message saying which. Everything else
-goes through the outbox (``device.sync.catalog``): publish, unpublish, rate and import are
+goes through the outbox (``device.sharing.catalog``): publish, unpublish, rate and import are
 stored here at once and reach the relay when it is reachable; they need sync to be on (409
 ``sync_off`` otherwise), since without a relay there is no catalog to take part in.
 
@@ -24,17 +24,18 @@ from flask import Blueprint, current_app
 from pydantic import Field
 from werkzeug.wrappers import Response
 
-from device.errors import BadInput
-from device.pacing.patterns import Pattern
+from common.errors import BadInput
+from device.sharing import catalog
 from device.store.errors import NotFound
 from device.store.patterns_repo import PatternRecord, find_pattern, list_patterns
-from device.sync import catalog, protocol
 from device.sync.inbox import RelayUnavailable
 from webui import api_error, bad_input_error, get_db
 from webui.api_models import Out, PatternDetail, reply
 from webui.auth import current_owner, login_required
 from webui.openapi import documented
 from webui.payloads import Body, Query
+from wire import protocol
+from wire.patterns import Pattern
 
 bp = Blueprint("api_catalog", __name__, url_prefix="/api")
 

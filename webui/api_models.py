@@ -15,13 +15,12 @@ from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Response
 
-from device.pacing.patterns import Pattern
 from device.session.history import StreakStats, Totals
 from device.session.insights import Insight, NextStep
-from device.session.metrics import SessionMetrics
-from device.store.sessions_repo import TimelinePoint
-from device.sync.mint import MintRequestRecord, MintStatus
+from device.sharing.mint import MintRequestRecord, MintStatus
 from webui.payloads import Retention
+from wire.metrics import SessionMetrics, TimelinePoint
+from wire.patterns import Pattern
 
 
 class Out(BaseModel):

@@ -1,6 +1,6 @@
 """Breathing patterns: the built-ins (read only) and the owner's custom patterns (CRUD).
 
-Validation is the pattern model's own (``device.pacing.patterns.Pattern``), so a custom pattern
+Validation is the pattern model's own (``wire.patterns.Pattern``), so a custom pattern
 obeys exactly the rules the built-ins do, and each message says what is allowed. Built-ins
 cannot be changed or deleted (409). Editing or deleting a custom pattern never rewrites
 history: every session keeps a snapshot of the pattern it ran.
@@ -11,16 +11,10 @@ from __future__ import annotations
 from flask import Blueprint
 from werkzeug.wrappers import Response
 
-from device.errors import BadInput
+from common.errors import BadInput
+from device.sharing.catalog import delete_pattern, update_pattern
 from device.store.errors import NotFound
-from device.store.patterns_repo import (
-    PatternRecord,
-    add_pattern,
-    delete_pattern,
-    find_pattern,
-    list_patterns,
-    update_pattern,
-)
+from device.store.patterns_repo import PatternRecord, add_pattern, find_pattern, list_patterns
 from webui import api_error, bad_input_error, get_db
 from webui.api_models import PatternDetail, PatternList, PatternSummary, reply
 from webui.auth import current_owner, login_required

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from device.errors import BadInput
+from common.errors import BadInput
 from webui import api_error, get_db, wants_json
 from webui.security import (
     PASSWORD_MAX,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from device.pacing.patterns import (
+from wire.patterns import (
     BENEFIT_MAX,
     BREATH_MAX_S,
     BREATH_MIN_S,

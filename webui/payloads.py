@@ -16,11 +16,11 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from device.pacing.patterns import PHASE_NAMES, RESOLUTION_S, Pattern
 from device.session.engine import MAX_MINUTES
 from webui.eip55 import is_checksum_address, to_checksum_address
 from webui.messages import field_message, pattern_message
 from webui.security import PASSWORD_MAX
+from wire.patterns import PHASE_NAMES, RESOLUTION_S, Pattern
 
 MIN_MINUTES = 0.5  # as ``breathe session start``: a shorter session says nothing about the breath
 PATTERN_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -23,8 +23,8 @@ from pathlib import Path
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from common.errors import BadInput
 from device.clock import Clock, MonotonicClock
-from device.errors import BadInput
 from device.store.db import write_transaction
 from device.store.owner_codes import (
     CLAIM_KEY,

@@ -17,7 +17,7 @@ from device.breath.analyze import Analysis, analyze_source
 from device.breath.pipeline import BreathPipeline
 from device.breath.scoring import rate_shown_fraction, score_breaths, score_phase, score_rate
 from device.camera.opencv_source import VideoFileSource
-from device.camera.synth import ScenarioSpec, causal_rate, truth_path, write_video
+from device.simulator.synth import ScenarioSpec, causal_rate, truth_path, write_video
 
 SETTLE_S = 20.0  # the targets count rate coverage once ~20 s have passed
 
@@ -29,7 +29,7 @@ def clip_for(spec: ScenarioSpec, folder: Path) -> tuple[Path, dict]:
     if path.exists() and truth_path(path).exists():
         truth = json.loads(truth_path(path).read_text())
         if spec.recording is not None:  # cheap to recompute, and follows the truth's code
-            from device.camera.synth import Scenario
+            from device.simulator.synth import Scenario
 
             truth = Scenario(spec).truth(np.arange(spec.frame_count) / spec.fps)
         return path, truth
@@ -38,7 +38,7 @@ def clip_for(spec: ScenarioSpec, folder: Path) -> tuple[Path, dict]:
 
 def analyse_clip(path: Path, backend, settings=None) -> Analysis:
     """``breathe analyze`` on one clip, with the default settings unless told otherwise."""
-    from device.config import Settings
+    from common.config import Settings
 
     source = VideoFileSource(path)
     try:

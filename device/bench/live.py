@@ -149,8 +149,8 @@ def measure_live(settings, pattern_id: str = "box", seconds: float = 40.0,
     """A real-time session on the demo person with mock GPIO, in this process."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from device.camera.factory import open_source
     from device.pacing.outputs import PacingOutputs
+    from device.session.sources import open_source
     from device.store import open_db
     from device.store.patterns_repo import get_pattern
     from device.vision.factory import backend_from_settings

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import cv2
 
+from common.config import Settings
 from device.breath.analyze import analyze_source
 from device.breath.pipeline import BreathPipeline
 from device.camera.opencv_source import VideoFileSource
-from device.config import Settings
 
 
 def decode_fps(path: Path) -> float:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import BadInput, SourceError
 from device.breath.pipeline import BreathPipeline, PipelineStats
 from device.camera.base import Frame, FrameSource
-from device.errors import BadInput, SourceError
 
 _END = object()
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from common.errors import BadInput, SourceError
 from device.camera.base import Frame, SourceStats
 from device.camera.convert import lores_image
 from device.clock import Clock, MonotonicClock
-from device.errors import BadInput, SourceError
 
 log = logging.getLogger(__name__)
 _READ_RETRIES = 10  # consecutive failed camera reads before giving up

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from common.errors import SourceError
 from device.camera.base import Frame, SourceStats
 from device.camera.convert import yuv420_to_bgr
 from device.clock import Clock, MonotonicClock
-from device.errors import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
+from common.errors import require_extra
 from device.breath.analyze import analyze_source, human_summary, open_video, plot_analysis
 from device.breath.pipeline import BreathPipeline
-from device.errors import require_extra
 
 
 @click.command("analyze")

@@ -30,7 +30,7 @@ def bench_analyze(video: Path | None, cache: Path, repeat: int) -> None:
 
     from device.bench.accuracy import clip_for
     from device.bench.throughput import cli_run, decode_fps, stage_costs, textbook_run
-    from device.camera.suites import free, quick_suite
+    from device.simulator.suites import free, quick_suite
     from device.vision.factory import make_backend
 
     if video is None:
@@ -87,6 +87,7 @@ def bench_accuracy(suite: str, seed: int, only: tuple[str, ...], data: Path | No
     """Rate error, phase agreement and breath F1 per scenario against exact ground truth."""
     import os
 
+    from common.errors import BadInput, SourceError
     from device.bench.accuracy import (
         analyse_clip,
         analyse_textbook_clip,
@@ -95,8 +96,7 @@ def bench_accuracy(suite: str, seed: int, only: tuple[str, ...], data: Path | No
         format_table,
         score_clip,
     )
-    from device.camera.suites import SUITES
-    from device.errors import BadInput, SourceError
+    from device.simulator.suites import SUITES
     from device.vision.factory import make_backend
 
     if data is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from device.config import (
+from common.config import (
     DEFAULTS_LABEL,
     Settings,
     check_config,
@@ -26,7 +26,7 @@ from device.config import (
 SHIPPED_HEADER = """\
 # Breathe appliance configuration: every setting with its default value.
 #
-# Generated from the settings models (device/config/), which are the single source of truth:
+# Generated from the settings models (common/config/), which are the single source of truth:
 #   breathe config show --defaults --comments > firmware_config/device.toml
 # Use a copy with `breathe --config PATH ...` or BREATHE_CONFIG=PATH; keep only what you change.
 # Any key can also be set from the environment: BREATHE__MQTT__HOST=broker.local.

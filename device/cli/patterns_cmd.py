@@ -12,17 +12,12 @@ from pathlib import Path
 
 import click
 
+from common.errors import BadInput
 from device.cli.context import data_dir
-from device.errors import BadInput
-from device.pacing.patterns import Pattern, parse_pattern
+from device.sharing.catalog import delete_pattern
 from device.store.db import db_path_for, open_db
-from device.store.patterns_repo import (
-    PatternRecord,
-    add_pattern,
-    delete_pattern,
-    get_pattern,
-    list_patterns,
-)
+from device.store.patterns_repo import PatternRecord, add_pattern, get_pattern, list_patterns
+from wire.patterns import Pattern, parse_pattern
 
 
 def _db_path(ctx: click.Context) -> Path:

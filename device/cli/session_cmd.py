@@ -105,7 +105,7 @@ class StatusPrinter:
 
 def summary_text(outcome: Any) -> str:
     """The summary, insights and newly earned achievements, for people."""
-    from device.session.history import ACHIEVEMENTS
+    from wire.achievements import ACHIEVEMENTS
 
     r, m = outcome.record, outcome.metrics
     name = r.pattern.name if r.pattern else (r.pattern_id or "unknown pattern")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import click
 
-from device.errors import BadInput, BreatheError
+from common.errors import BadInput, BreatheError
 
 CA_DAYS = 3650
 # Apple refuses a server certificate valid longer than 825 days even under a CA the owner

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from common.errors import BadInput
 from device.clock import Clock
-from device.errors import BadInput
-from device.pacing.patterns import Pattern, PhaseName
+from wire.patterns import Pattern, PhaseName
 
 # Times within this of a boundary count as on it: clock sums such as 40 × 0.1 s land a hair
 # either side of 4.0, and the phase must not flicker there.

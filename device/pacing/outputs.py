@@ -36,12 +36,12 @@ from typing import Any, Literal
 from gpiozero import PWMLED, DigitalInputDevice, PWMOutputDevice
 from gpiozero.exc import BadPinFactory, GPIOPinInUse
 
+from common.config import PacingSettings
+from common.errors import BadInput, BreatheError
 from device.clock import Clock
-from device.config import PacingSettings
-from device.errors import BadInput, BreatheError
 from device.pacing.curves import clamped, led_duty
 from device.pacing.engine import PacingEngine, PacingState, PhaseChange
-from device.pacing.patterns import PhaseName
+from wire.patterns import PhaseName
 
 EYES_CLOSED_LO, EYES_CLOSED_HI = 0.02, 0.04  # a glow that says "on", too dim to follow
 HOLD_S = 2.0  # button held this long = stop

@@ -25,12 +25,10 @@ from typing import Any
 
 from device.clock import Clock, MonotonicClock
 from device.pacing.outputs import GPIOUnavailable, PacingOutputs
-from device.pacing.patterns import Pattern
 from device.session.engine import STEP_HZ, SessionEngine
 from device.session.history import HistoryEntry, new_achievements
 from device.session.insights import Insights, build_insights
 from device.session.live_state import ACTIVE, LiveState
-from device.session.metrics import SessionMetrics
 from device.store.achievements_repo import (
     DEVICE_PROFILE_ID,
     AchievementRecord,
@@ -41,6 +39,8 @@ from device.store.achievements_repo import (
 )
 from device.store.db import open_db
 from device.store.sessions_repo import FINAL_STATUSES, SessionRecord, get_session, list_sessions
+from wire.metrics import SessionMetrics
+from wire.patterns import Pattern
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[
     """Camera + landmarks + breath pipeline in a thread; None (pacing only) if it cannot."""
     from device.breath.live import LiveBreath
     from device.breath.pipeline import BreathPipeline
-    from device.camera.factory import open_source
+    from device.session.sources import open_source
     from device.vision.factory import backend_from_settings
 
     cam = settings.camera
@@ -282,7 +282,7 @@ def session_outcome(db_path: str | Path, session_id: str, *, award: bool = True
         db.close()
     pattern = record.pattern
     if pattern is None:  # the pattern row was deleted and no snapshot exists
-        from device.pacing.patterns import builtin
+        from wire.patterns import builtin
 
         pattern = builtin(DEFAULT_PATTERN)
     return SessionOutcome(record, metrics, build_insights(metrics, pattern, record.pattern_id),

@@ -31,12 +31,11 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from common.config.models import PrivacySettings
+from common.errors import BadInput
 from device.breath.types import BreathReading
 from device.clock import Clock
-from device.config.models import PrivacySettings
-from device.errors import BadInput
 from device.pacing.engine import PacingEngine, PacingState
-from device.pacing.patterns import Pattern
 from device.session import persist
 from device.session.live_state import (
     ACTIVE,
@@ -52,6 +51,7 @@ from device.session.live_state import (
 from device.session.metrics import MetricsAccumulator, Sample
 from device.session.persist import SCHEMA_VERSION as SCHEMA_VERSION
 from device.session.persist import LiveSession as _Live
+from wire.patterns import Pattern
 
 log = logging.getLogger(__name__)
 

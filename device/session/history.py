@@ -22,26 +22,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from device.session.metrics import SessionMetrics
 from device.store.sessions_repo import SessionRecord
+from wire.achievements import (
+    ACHIEVEMENTS,
+    HOLD_MILESTONES_S,
+    RESONANCE_MIN_ADHERENCE,
+    RESONANCE_MIN_S,
+    SESSION_MILESTONES,
+    STREAK_MILESTONES,
+)
+from wire.metrics import SessionMetrics
 
 MIN_COUNTED_S = 60.0
 GRACE_DAYS = 1  # missed days in a row that do not break a streak
-STREAK_MILESTONES = (3, 7, 30)
-HOLD_MILESTONES_S = (20, 40, 60)
-RESONANCE_MIN_S = 600.0  # 10 minutes with a measured rate of 5–7 breaths/min...
-RESONANCE_MIN_ADHERENCE = 0.8  # ...in a session followed at least this well
-SESSION_MILESTONES = (100,)
-
-ACHIEVEMENTS: dict[str, str] = {
-    "first_session": "First session",
-    **{f"streak_{n}": f"{n}-day streak" for n in STREAK_MILESTONES},
-    "resonance_10min": "10 minutes of resonance breathing (5–7 breaths/min) at 80 % adherence",
-    **{f"hold_{n}s": f"A measured hold of {n} s" for n in HOLD_MILESTONES_S},
-    **{f"sessions_{n}": f"{n} sessions" for n in SESSION_MILESTONES},
-}
-
-
 @dataclass(frozen=True)
 class HistoryEntry:
     """One finished session as history sees it."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from device.pacing.patterns import BUILT_INS, Pattern
-from device.session.metrics import RESONANCE_BPM, SessionMetrics
+from device.session.metrics import RESONANCE_BPM
+from wire.metrics import SessionMetrics
+from wire.patterns import BUILT_INS, Pattern
 
 MAX_INSIGHTS = 5
 COVERAGE_LOW = 0.7  # below this, say the camera lost the person

@@ -30,17 +30,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from device.breath.types import BreathEvent, BreathReading, Phase
 from device.pacing.engine import PacingState
-from device.pacing.patterns import PHASE_NAMES, Pattern, PhaseName
 from device.session.timeline import SETTLE_MIN_TAIL_S as SETTLE_MIN_TAIL_S
 from device.session.timeline import SETTLE_SMOOTH_S as SETTLE_SMOOTH_S
 from device.session.timeline import RunningMedian, Timeline
 from device.session.timeline import mean_or_none as _mean
 from device.session.timeline import round_or_none as _round
-from device.store.sessions_repo import TimelinePoint
+from wire.metrics import HoldStats, OnsetStats, RateStats, SessionMetrics, TimelinePoint
+from wire.patterns import PHASE_NAMES, Pattern, PhaseName
 
 LAG_S = 0.7
 MAX_GAP_S = 1.0
@@ -84,65 +82,6 @@ class Sample:
             present=reading.present,
             still=reading.still,
         )
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RateStats(_Model):
-    """Measured breathing rate in breaths/min; None where there were no rate readings."""
-
-    median: float | None = None
-    min: float | None = None
-    max: float | None = None
-    trend_bpm_per_min: float | None = None  # least-squares slope; None under 30 s of readings
-    settled_bpm: float | None = None
-    settled_after_s: int | None = None
-
-
-class OnsetStats(_Model):
-    """Mean timing error (s, positive = late) of measured inhale and exhale starts."""
-
-    inhale_mean_s: float | None = None
-    inhale_mean_abs_s: float | None = None
-    inhale_count: int = 0
-    exhale_mean_s: float | None = None
-    exhale_mean_abs_s: float | None = None
-    exhale_count: int = 0
-
-
-class HoldStats(_Model):
-    count: int = 0
-    longest_s: float | None = None
-
-
-class SessionMetrics(_Model):
-    """Everything stored with a session (``to_dict``) plus the per-second chart timeline."""
-
-    duration_s: float = 0.0
-    cycles_completed: int = 0
-    rate: RateStats = RateStats()
-    adherence: float | None = None
-    adherence_by_phase: dict[PhaseName, float | None] = {}
-    onset: OnsetStats = OnsetStats()
-    measured_inhale_s: float | None = None  # median length of measured inhales (≥ 3 seen)
-    measured_exhale_s: float | None = None
-    holds: HoldStats = HoldStats()
-    stillness: float | None = None  # share of present time that was still
-    presence: float = 0.0  # share of time someone was in view
-    coverage: float = 0.0  # share of time with a valid reading
-    resonance_s: float = 0.0  # time with a measured rate within RESONANCE_BPM
-    timeline: tuple[TimelinePoint, ...] = ()
-
-    def to_dict(self, *, timeline: bool = False) -> dict[str, Any]:
-        """JSON-ready; the timeline has its own table, so it is left out unless asked for."""
-        return self.model_dump(mode="json", exclude=None if timeline else {"timeline"})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SessionMetrics:
-        """Read back what ``to_dict`` stored (a session saved before any metrics: ``{}``)."""
-        return cls.model_validate(data)
 
 
 @dataclass

@@ -31,13 +31,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.config.models import PrivacySettings
-from device.errors import BadInput
+from common.config.models import PrivacySettings
+from common.errors import BadInput
 from device.pacing.engine import PacingEngine
-from device.pacing.patterns import Pattern
 from device.privacy import effective_privacy
 from device.session.live_state import SessionStatus
-from device.session.metrics import MetricsAccumulator, SessionMetrics
+from device.session.metrics import MetricsAccumulator
 from device.session.own_rate import SessionRate
 from device.store.db import open_db, timestamp, write_transaction
 from device.store.errors import StoreError
@@ -45,13 +44,14 @@ from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import get_pattern, list_patterns
 from device.store.sessions_repo import (
     SessionRecord,
-    TimelinePoint,
     checkpoint_session,
     create_session,
     finish_session,
     get_session,
     interrupt_running,
 )
+from wire.metrics import SessionMetrics, TimelinePoint
+from wire.patterns import Pattern
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from device.store.sessions_repo import TimelinePoint
+from wire.metrics import TimelinePoint
 
 if TYPE_CHECKING:
     from device.session.metrics import Sample

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from device.errors import BadInput, BreatheError
+from common.errors import BadInput, BreatheError
 
 
 class StoreError(BreatheError, OSError):

@@ -152,7 +152,7 @@ def m003_sync(db: Database) -> None:
     )
 
 
-_CATEGORIES = "('stress', 'sleep', 'energy', 'focus')"  # device.sync.protocol.CATEGORIES
+_CATEGORIES = "('stress', 'sleep', 'energy', 'focus')"  # wire.protocol.CATEGORIES
 
 
 @MIGRATIONS(name="m004_catalog")

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.store.db import db_path_for, open_db
 from device.store.settings_repo import get_setting, set_setting
 

@@ -1,6 +1,6 @@
 """Patterns in the store: built-ins mirrored from code, custom patterns added by people.
 
-Built-ins (``device.pacing.patterns.BUILT_INS``) are written on every ``open_db`` when the code
+Built-ins (``wire.patterns.BUILT_INS``) are written on every ``open_db`` when the code
 changed them, and can be neither edited nor deleted here. Custom patterns get an id made from
 their name with a ``my-`` prefix (``Calm 4-6`` → ``my-calm-4-6``), so a built-in added in a
 later version can never take an existing id. Names are unique per owner (case-insensitive) and
@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.errors import BadInput
-from device.pacing.patterns import ALLOWED, BUILT_INS, Pattern
+from common.errors import BadInput
 from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
+from wire.patterns import ALLOWED, BUILT_INS, Pattern
 
 CUSTOM_ID_PREFIX = "my-"
 _COLUMNS = ("name", "description", "inhale", "hold_in", "exhale", "hold_out")
@@ -246,7 +246,7 @@ def add_pattern(
     return get_pattern(db, pattern_id)
 
 
-def update_pattern(
+def replace_pattern(
     db: Database,
     pattern_id: str,
     pattern: Pattern,
@@ -254,11 +254,8 @@ def update_pattern(
     is_public: bool | None = None,
     now: datetime | None = None,
 ) -> PatternRecord:
-    """Replace a custom pattern's content (its id stays); built-ins are refused. A pattern
-    listed in the shared catalog is listed again with the new content, in the same
-    transaction (``device.sync.catalog``)."""
-    from device.sync import catalog  # the catalog builds on this module
-
+    """Replace a custom pattern's content (its id stays); built-ins are refused. The row only:
+    ``device.sharing.catalog.update_pattern`` also keeps its catalog listing in step."""
     with write_transaction(db):
         record = get_pattern(db, pattern_id)
         _refuse_builtin(record, "edited")
@@ -267,18 +264,14 @@ def update_pattern(
         if is_public is not None:
             values["is_public"] = int(is_public)
         db["patterns"].update(pattern_id, values)
-        updated = get_pattern(db, pattern_id)
-        catalog.follow_edit(db, updated, now=now)
-    return updated
+        return get_pattern(db, pattern_id)
 
 
-def delete_pattern(db: Database, pattern_id: str) -> None:
-    """Delete a custom pattern; its past sessions keep their snapshot of it. A pattern listed
-    in the shared catalog is withdrawn from it in the same transaction."""
-    from device.sync import catalog  # the catalog builds on this module
-
+def remove_pattern(db: Database, pattern_id: str) -> PatternRecord:
+    """Delete a custom pattern (its past sessions keep their snapshot of it) and return what it
+    was. The row only: ``device.sharing.catalog.delete_pattern`` also withdraws its listing."""
     with write_transaction(db):
         record = get_pattern(db, pattern_id)
         _refuse_builtin(record, "deleted")
-        catalog.follow_delete(db, record)
         db["patterns"].delete(pattern_id)
+        return record

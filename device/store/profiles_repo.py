@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.store.db import timestamp
 from device.store.errors import NotFound
 

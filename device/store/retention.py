@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from device.config.models import PrivacySettings
-from device.errors import BadInput
+from common.config.models import PrivacySettings
+from common.errors import BadInput
 from device.store.sessions_repo import delete_sessions_older_than
 
 

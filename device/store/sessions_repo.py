@@ -20,27 +20,16 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from device.errors import BadInput
-from device.pacing.patterns import Pattern, PhaseName
+from common.errors import BadInput
 from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
 from device.store.outbox_repo import Outgoing, enqueue
 from device.store.patterns_repo import get_pattern
+from wire.metrics import TimelinePoint
+from wire.patterns import Pattern
 
 Status = Literal["running", "completed", "stopped", "interrupted"]
 FINAL_STATUSES: tuple[Status, ...] = ("completed", "stopped", "interrupted")
-
-
-@dataclass(frozen=True)
-class TimelinePoint:
-    """One second of a session: what the guide asked for and what the camera measured."""
-
-    second: int
-    target_phase: PhaseName
-    measured_phase: str | None = None  # device.breath.types.Phase or None ("no reading")
-    rate: float | None = None  # breaths per minute
-    quality: float | None = None  # 0..1
-    displacement: float | None = None
 
 
 @dataclass(frozen=True)

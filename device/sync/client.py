@@ -28,11 +28,12 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from device.clock import Clock, MonotonicClock
+from device.sharing import mint
+from device.sharing.catalog import SeenEntries
 from device.status import package_version
 from device.store import open_db, outbox_repo
 from device.store.settings_repo import get_setting, set_setting
-from device.sync import fleet, mint, protocol
-from device.sync.catalog import SeenEntries
+from device.sync import fleet
 from device.sync.commands import PI_MODEL_PATH, CommandRunner, DeviceControls
 from device.sync.connection import connect_persistent, make_client, publish_reply
 from device.sync.fleet_config import DESIRED_ID_KEY, with_overrides
@@ -44,6 +45,7 @@ from device.sync.outbox_sender import (
     DEFAULT_WINDOW,
     OutboxSender,
 )
+from wire import protocol
 
 __all__ = ["DeviceControls", "RelayUnavailable", "State", "SyncClient"]
 

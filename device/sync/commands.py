@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from device.errors import BadInput
-from device.sync import protocol
+from common.errors import BadInput
+from wire import protocol
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.errors import ConfigError
+from common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

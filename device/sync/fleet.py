@@ -21,10 +21,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlite_utils import Database
 
-from device.config.models import PrivacySettings, Settings
+from common.config.models import PrivacySettings, Settings
 from device.session.persist import allows_analytics
 from device.store import outbox_repo
-from device.sync import protocol
 from device.sync.fleet_config import (
     SYNC_RUNTIME,
     ConfigOutcome,
@@ -32,6 +31,7 @@ from device.sync.fleet_config import (
     save_overrides,
     validate_changes,
 )
+from wire import protocol
 
 log = logging.getLogger(__name__)
 

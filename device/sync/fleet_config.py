@@ -31,9 +31,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlite_utils import Database
 
-from device.config.masking import mask_secrets
-from device.config.models import Settings
-from device.config.problems import problem_from_error
+from common.config.masking import mask_secrets
+from common.config.models import Settings
+from common.config.problems import problem_from_error
 from device.store.settings_repo import get_setting, set_setting
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.errors import BreatheError
-from device.sync import protocol
+from common.errors import BreatheError
+from wire import protocol
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ from datetime import date
 from sqlite_utils import Database
 
 from device.clock import Clock
-from device.sync import mint, protocol
+from device.sharing import mint
 from device.sync.outbox_sender import Publish
+from wire import protocol
 
 log = logging.getLogger(__name__)
 

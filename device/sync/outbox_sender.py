@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from common.config.models import PrivacySettings
 from device.clock import Clock
-from device.config.models import PrivacySettings
 from device.session.persist import shares_metrics
+from device.sharing import mint
 from device.store import outbox_repo
 from device.store.db import write_transaction
-from device.sync import mint, protocol
+from wire import protocol
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.vision.types import LandmarkBackend
 
 BACKENDS = ("litert", "mediapipe")

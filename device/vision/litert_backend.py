@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.vision import anchors as ssd
 from device.vision.geometry import (
     Roi,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from device.errors import BadInput, SourceError, require_extra
+from common.errors import BadInput, SourceError, require_extra
 from device.vision.litert_backend import check_image
 from device.vision.types import LandmarkBackend, Landmarks
 

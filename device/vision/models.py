@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import BadInput, SourceError
+from common.errors import BadInput, SourceError
 
 
 class ModelError(SourceError, BadInput):

@@ -18,7 +18,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 
-from device.config.models import ChainSettings
+from common.config.models import ChainSettings
 from relay.chain.errors import ChainConfigError
 from relay.chain.minter import Minter
 

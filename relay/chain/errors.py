@@ -7,7 +7,7 @@ final one is answered with an error on ``mint/result``.
 
 from __future__ import annotations
 
-from device.errors import BadInput, BreatheError, ConfigError
+from common.errors import BadInput, BreatheError, ConfigError
 
 
 class ChainError(BreatheError, RuntimeError):

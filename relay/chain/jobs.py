@@ -21,7 +21,7 @@ from relay.chain.request import (
 )
 
 if TYPE_CHECKING:
-    from device.pacing.patterns import Pattern
+    from wire.patterns import Pattern
 
 # the setting that names each contract, for errors a person fixes in the config
 SETTING = {CONTRACT_NAME: "relay.chain.contract_address",

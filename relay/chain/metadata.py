@@ -14,6 +14,7 @@ from typing import Any
 
 from relay.chain.errors import BadMintRequest
 from relay.chain.request import CheckedMint, CheckedPatternMint
+from wire.achievements import ACHIEVEMENTS
 
 DATA_URI_PREFIX = "data:application/json;base64,"
 # Every byte of the URI is stored on chain (about 700 gas each), so the words are few.
@@ -24,8 +25,6 @@ CONTENT_HASH_SCHEME = ("sha256 of the canonical JSON of inhale, hold_in, exhale,
 
 def achievement_title(kind: str) -> str:
     """The title the device shows for ``kind``; an unknown (newer) kind reads as its words."""
-    from device.session.history import ACHIEVEMENTS
-
     return ACHIEVEMENTS.get(kind) or kind.replace("_", " ").capitalize()
 
 

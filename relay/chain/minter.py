@@ -53,8 +53,8 @@ from relay.chain.jobs import SETTING, MintJob, achievement_job, pattern_job
 from relay.chain.request import MintRequestLike, PatternMintRequestLike, check_request
 
 if TYPE_CHECKING:
-    from device.pacing.patterns import Pattern
-    from device.sync.protocol import MintResult as MintResultMessage
+    from wire.patterns import Pattern
+    from wire.protocol import MintResult as MintResultMessage
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class MintResult:
 
     def to_message(self, request_id: str) -> MintResultMessage:
         """The ``mint/result`` payload for the device's request ``request_id``."""
-        from device.sync.protocol import MintResult as Message
+        from wire.protocol import MintResult as Message
 
         return Message(id=request_id, ok=True, token_id=str(self.token_id),
                        tx_hash=self.tx_hash, contract=self.contract, chain_id=self.chain_id)

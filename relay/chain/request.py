@@ -1,9 +1,9 @@
 """What a mint needs from a device's request, checked, and the request's on-chain id.
 
-The relay hands the minter the wire model :class:`device.sync.protocol.MintRequest` (or anything
+The relay hands the minter the wire model :class:`wire.protocol.MintRequest` (or anything
 with the same fields, see :class:`MintRequestLike`). Nothing personal goes on chain: the wallet
 receives the token, and the metadata holds the achievement, the day and a salted commitment.
-A pattern mint (:class:`device.sync.protocol.PatternMintRequest` plus the catalog's pattern) is
+A pattern mint (:class:`wire.protocol.PatternMintRequest` plus the catalog's pattern) is
 checked by :func:`check_pattern_request`: the content hash must be the pattern's own.
 """
 
@@ -20,7 +20,7 @@ from eth_utils import is_checksum_address, to_checksum_address
 from relay.chain.errors import BadMintRequest
 
 if TYPE_CHECKING:
-    from device.pacing.patterns import Pattern
+    from wire.patterns import Pattern
 
 # Bumping these changes every request's on-chain id: never, once tokens exist on a chain.
 _REQUEST_DOMAIN = b"breathe/mint-request/v1"
@@ -31,7 +31,7 @@ _KIND = re.compile(r"^[a-z0-9_]{1,64}$")
 
 
 class MintRequestLike(Protocol):
-    """The fields of ``device.sync.protocol.MintRequest`` the minter reads."""
+    """The fields of ``wire.protocol.MintRequest`` the minter reads."""
 
     @property
     def id(self) -> str: ...  # the device's message id for this request
@@ -59,7 +59,7 @@ class CheckedMint:
 
 
 class PatternMintRequestLike(Protocol):
-    """The fields of ``device.sync.protocol.PatternMintRequest`` the minter reads."""
+    """The fields of ``wire.protocol.PatternMintRequest`` the minter reads."""
 
     @property
     def id(self) -> str: ...
@@ -141,7 +141,7 @@ def check_pattern_request(request: PatternMintRequestLike, pattern: Pattern,
     """A pattern mint's fields checked; the content hash is recomputed from ``pattern`` (the
     catalog's copy) and must equal the request's, so nobody mints one pattern under another's
     hash. :class:`BadMintRequest` names the field and the value."""
-    from device.sync.protocol import CATEGORIES, content_hash
+    from wire.protocol import CATEGORIES, content_hash
 
     if category not in CATEGORIES:
         raise BadMintRequest(f"category {category!r}: allowed {', '.join(CATEGORIES)}")

@@ -18,8 +18,9 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from device.sync import protocol
-from device.sync.protocol import (
+from relay.validate import CATALOG, Inbound
+from wire import protocol
+from wire.protocol import (
     CatalogEntry,
     CatalogQuery,
     PatternImported,
@@ -28,7 +29,6 @@ from device.sync.protocol import (
     PatternRating,
     PatternUnlisting,
 )
-from relay.validate import CATALOG, Inbound
 
 if TYPE_CHECKING:
     from relay.store.store import MintRow, Outcome, RelayStore, Tx

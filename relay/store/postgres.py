@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from device.config import mask_url
-from device.errors import ConfigError
+from common.config import mask_url
+from common.errors import ConfigError
 
 
 class PostgresBackend:

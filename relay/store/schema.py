@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from device.errors import ConfigError
+from common.errors import ConfigError
 
 if TYPE_CHECKING:
     from relay.store.store import RelayStore

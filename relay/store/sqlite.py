@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from device.errors import ConfigError
+from common.errors import ConfigError
 
 
 class SqliteBackend:

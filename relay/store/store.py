@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from device.sync.protocol import ConfigReported, Status, Telemetry
 from relay.validate import Inbound
+from wire.protocol import ConfigReported, Status, Telemetry
 
 _CHUNK = 400  # rows per multi-row INSERT (well under SQLite's variable limit)
 

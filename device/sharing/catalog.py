@@ -3,16 +3,16 @@
 Every change that must reach the relay is written to the outbox in the same transaction as the
 change itself, and is acked by id like a session:
 
-- making a custom pattern public enqueues a :class:`~device.sync.protocol.PatternListing`
+- making a custom pattern public enqueues a :class:`~wire.protocol.PatternListing`
   (creator = the owner's display name, ``content_hash`` = :func:`protocol.content_hash`);
   editing a listed pattern lists it again; making it private or deleting it enqueues a
-  :class:`~device.sync.protocol.PatternUnlisting`;
-- rating a listing enqueues a :class:`~device.sync.protocol.PatternRating`; one rating per
+  :class:`~wire.protocol.PatternUnlisting`;
+- rating a listing enqueues a :class:`~wire.protocol.PatternRating`; one rating per
   listing is kept here, and a second one replaces the first (an earlier rating not yet sent is
   dropped from the outbox: only the owner's latest choice goes);
 - importing a catalog entry stores a custom pattern (validated like any other) and enqueues a
-  :class:`~device.sync.protocol.PatternImported`; importing the same listing again does not;
-- deleting the account enqueues a :class:`~device.sync.protocol.Retraction` tombstone.
+  :class:`~wire.protocol.PatternImported`; importing the same listing again does not;
+- deleting the account enqueues a :class:`~wire.protocol.Retraction` tombstone.
 
 Listing ids: the relay's ack carries no data, so a creator's device must know its listings'
 ids without being told. :func:`protocol.listing_id_for` derives one from the device id and
@@ -32,12 +32,18 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from device.errors import BadInput
-from device.pacing.patterns import NAME_MAX, Pattern
+from common.errors import BadInput
 from device.store.db import timestamp, write_transaction
 from device.store.outbox_repo import Outgoing, enqueue
-from device.store.patterns_repo import PatternRecord, add_pattern, get_pattern
-from device.sync import protocol
+from device.store.patterns_repo import (
+    PatternRecord,
+    add_pattern,
+    get_pattern,
+    remove_pattern,
+    replace_pattern,
+)
+from wire import protocol
+from wire.patterns import NAME_MAX, Pattern
 
 CATEGORIES = protocol.CATEGORIES
 MAX_TAGS = 8
@@ -151,8 +157,25 @@ def follow_edit(db: Database, record: PatternRecord, *, now: datetime | None = N
 
 
 def follow_delete(db: Database, record: PatternRecord) -> None:
-    """Before a delete (inside its transaction): a listed pattern leaves the catalog too."""
+    """With a delete (inside its transaction): a listed pattern leaves the catalog too."""
     _unlist(db, record)
+
+
+def update_pattern(db: Database, pattern_id: str, pattern: Pattern, *,
+                   is_public: bool | None = None, now: datetime | None = None) -> PatternRecord:
+    """Replace a custom pattern's content; a pattern listed in the shared catalog is listed
+    again with the new content, in the same transaction."""
+    with write_transaction(db):
+        updated = replace_pattern(db, pattern_id, pattern, is_public=is_public, now=now)
+        follow_edit(db, updated, now=now)
+    return updated
+
+
+def delete_pattern(db: Database, pattern_id: str) -> None:
+    """Delete a custom pattern; a listed one is withdrawn from the catalog in the same
+    transaction."""
+    with write_transaction(db):
+        follow_delete(db, remove_pattern(db, pattern_id))
 
 
 # -- ratings --------------------------------------------------------------------------------

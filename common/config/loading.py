@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from device.config.models import Settings
-from device.config.problems import InvalidConfig, Problem, problem_from_error
+from common.config.models import Settings
+from common.config.problems import InvalidConfig, Problem, problem_from_error
 
 CONFIG_ENV = "BREATHE_CONFIG"
 ENV_PREFIX = "BREATHE__"

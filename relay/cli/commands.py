@@ -1,4 +1,5 @@
-"""``breathe relay ...``: run the cloud relay and look after the fleet. A thin layer over relay/."""
+"""``breathe-relay ...`` (also ``breathe relay ...`` where the device is installed too): run the
+cloud relay and look after the fleet. A thin layer over the rest of relay/."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 import click
 
-from device.cli.context import settings as load_settings
-from device.cli.relay_accounts_cmd import accounts
+from common.cli import BreatheGroup, config_option, configured_level
+from common.cli import settings as load_settings
+from common.logs import setup_logging
+from relay.cli.accounts import accounts
 
 
 def _relay_settings(ctx: click.Context):
@@ -43,10 +46,18 @@ def _dash(value: Any, fmt: str = "{}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-@click.group("relay")
-def relay() -> None:
+@click.group("relay", cls=BreatheGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@config_option
+@click.pass_context
+def relay(ctx: click.Context, verbose: int, config_path: str | None) -> None:
     """The cloud relay: stores the fleet's shared sessions, mints achievement tokens, and
     sends config and commands to devices ([relay] settings)."""
+    ctx.ensure_object(dict)
+    if ctx.parent is None or config_path is not None:  # under `breathe`, its --config counts
+        ctx.obj["config_path"] = config_path
+    if ctx.parent is None:
+        setup_logging(verbose, configured_level(config_path))
 
 
 @relay.command("run")
@@ -270,4 +281,3 @@ def report(ctx: click.Context, since_days: int, fmt: str, output: str,
 
 
 relay.add_command(accounts)
-COMMANDS = [relay]

@@ -25,9 +25,10 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import SourceError
 from device.camera.base import Frame
-from device.camera.recorded import RecordedPlan, RecordingSpec
-from device.camera.scene import (
+from device.simulator.recorded import RecordedPlan, RecordingSpec
+from device.simulator.scene import (
     PHOTOS,
     PersonRig,
     Placement,
@@ -36,8 +37,8 @@ from device.camera.scene import (
     photo_plate,
     wall_plate,
 )
-from device.camera.timeline import BodyTimeline, CameraModel, Event, Nuisances
-from device.camera.waveform import (
+from device.simulator.timeline import BodyTimeline, CameraModel, Event, Nuisances
+from device.simulator.waveform import (
     A_REF,
     MAX_CYCLE_S,
     V_REST,
@@ -45,7 +46,6 @@ from device.camera.waveform import (
     BreathPlan,
     FreeBreathing,
 )
-from device.errors import SourceError
 
 Photo = Literal["astronaut", "grace_hopper"]
 assert set(PHOTOS) == {"astronaut", "grace_hopper"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from device.errors import SourceError
+from common.errors import SourceError
 from device.vision.geometry import crop, crop_matrix, to_range
 from device.vision.litert_backend import LiteRTPoseBackend
 from device.vision.runner import release_memory

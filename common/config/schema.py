@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from device.config.models import Settings
+from common.config.models import Settings
 
 _SCHEMA = Settings.model_json_schema()
 

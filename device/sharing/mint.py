@@ -30,11 +30,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlite_utils import Database
 
-from device.errors import BadInput
+from common.errors import BadInput
 from device.store.db import timestamp, write_transaction
 from device.store.errors import NotFound
 from device.store.outbox_repo import Outgoing, ack_many, enqueue
-from device.sync import protocol
+from wire import protocol
 
 log = logging.getLogger(__name__)
 

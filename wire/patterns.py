@@ -3,7 +3,7 @@
 A pattern is four phases in seconds (inhale, hold_in, exhale, hold_out) plus the words a person
 reads when choosing one. The same model validates built-ins and custom patterns, so a built-in
 can never break a rule a custom pattern has to follow. Invalid input raises
-:class:`device.errors.BadInput` with one line per problem, each starting with the field:
+:class:`common.errors.BadInput` with one line per problem, each starting with the field:
 ``inhale: must be at least 1 s (got 0.5; allowed 1–30 s in steps of 0.25 s)``.
 
 These are breathing exercises, not treatment: descriptions say what a pattern does and what it
@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from device.errors import BadInput
+from common.errors import BadInput
 
 PhaseName = Literal["inhale", "hold_in", "exhale", "hold_out"]
 PHASE_NAMES: tuple[PhaseName, ...] = ("inhale", "hold_in", "exhale", "hold_out")

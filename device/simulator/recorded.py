@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from device.camera.waveform import A_REF, MAX_CYCLE_S, V_REST, Breath
-from device.errors import SourceError
+from common.errors import SourceError
+from device.simulator.waveform import A_REF, MAX_CYCLE_S, V_REST, Breath
 
 PROMINENCE = 0.3  # a turning point must stand out by this fraction of the median breath
 DEPART = 0.05  # a stroke starts where the signal leaves its extremum by this fraction

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from device.config.masking import mask_secrets
-from device.config.schema import allowed_text, schema_at
-from device.errors import ConfigError
+from common.config.masking import mask_secrets
+from common.config.schema import allowed_text, schema_at
+from common.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from common.errors import BadInput
 from device.camera.base import Frame, SourceStats
 from device.camera.convert import lores_image
-from device.camera.synth import PersonSpec, Scenario, ScenarioSpec
-from device.camera.timeline import Nuisances
-from device.camera.waveform import BreathingSpec, BreathPlan, FreeBreathing, PacedBreathing
 from device.clock import Clock, MonotonicClock
-from device.errors import BadInput
+from device.simulator.synth import PersonSpec, Scenario, ScenarioSpec
+from device.simulator.timeline import Nuisances
+from device.simulator.waveform import BreathingSpec, BreathPlan, FreeBreathing, PacedBreathing
 
 log = logging.getLogger(__name__)
 _FOREVER = 1e9

@@ -1,7 +1,7 @@
 """Checks on the wire beyond the schema: JSON that parsers would read differently or that
 cannot be stored (duplicate keys, NaN / Infinity / 1e999, deep nesting), and session values
-outside their physical ranges. Pure; :mod:`device.sync.protocol` applies them in ``decode``
-and in :class:`~device.sync.protocol.SessionMessage`.
+outside their physical ranges. Pure; :mod:`wire.protocol` applies them in ``decode``
+and in :class:`~wire.protocol.SessionMessage`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from device.camera.waveform import SmoothNoise
+from device.simulator.waveform import SmoothNoise
 
 
 class Nuisances(BaseModel):

@@ -10,7 +10,7 @@ Layout: ``models`` (the section models), ``schema`` (docs derived from them), ``
 (hiding secrets), ``problems`` (error rendering), ``loading`` (TOML + env, check and load).
 """
 
-from device.config.loading import (
+from common.config.loading import (
     CONFIG_ENV,
     DATA_DIR_ENV,
     DEFAULTS_LABEL,
@@ -21,8 +21,8 @@ from device.config.loading import (
     env_overrides,
     load_config,
 )
-from device.config.masking import mask_secrets, mask_url
-from device.config.models import (
+from common.config.masking import mask_secrets, mask_url
+from common.config.models import (
     DEFAULT_DATA_DIR,
     BreathSettings,
     BrokerSettings,
@@ -41,8 +41,8 @@ from device.config.models import (
     WebSettings,
     default_data_dir,
 )
-from device.config.problems import InvalidConfig, Problem
-from device.config.schema import field_docs, section_model
+from common.config.problems import InvalidConfig, Problem
+from common.config.schema import field_docs, section_model
 
 __all__ = [
     "CONFIG_ENV",

@@ -12,9 +12,9 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 
+from common.errors import BadInput, SourceError
 from device.camera.base import FrameSource
 from device.clock import Clock
-from device.errors import BadInput, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def open_source(spec: str, width: int, height: int, fps: float,
 
 
 def _demo(width, height, fps, lores, pattern, clock, seed) -> FrameSource:
-    from device.camera.demo import DemoSource
+    from device.simulator.demo_source import DemoSource
 
     return DemoSource(width, height, fps, clock=clock, pattern=pattern, lores=lores, seed=seed)
 

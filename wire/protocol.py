@@ -28,22 +28,22 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from device.errors import BadInput
-from device.pacing.patterns import Pattern
-from device.session.metrics import SessionMetrics
-from device.sync.wire_checks import (
+from common.errors import BadInput
+from wire.checks import (
     DAY_S,
     WireRefused,
     implausible,
     out_of_range,
     strict_loads,
 )
+from wire.metrics import SessionMetrics
+from wire.patterns import Pattern
 
 SCHEMA = 1
 TOPIC_ROOT = "breathe/v1"
 MAX_PAYLOAD_BYTES = 64 * 1024
 
-DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # = device.config DeviceSettings.id
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # = common.config DeviceSettings.id
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 COMMAND_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 

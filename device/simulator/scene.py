@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.camera.cutout import find_person
-from device.errors import SourceError
+from common.errors import SourceError
+from device.simulator.cutout import find_person
 
 PHOTOS = ("astronaut", "grace_hopper")
 GRID_STEP = 8  # px between coarse displacement samples
@@ -45,7 +45,7 @@ class Photo:
         return float(rows[0]) if rows.size else 0.0
 
 
-# The photos ship with the package (device/camera/photos/, public domain, see README.md there),
+# The photos ship with the package (device/simulator/photos/, public domain, see README.md there),
 # stored as PNG with exactly the pixels their original files decode to.
 _PHOTO_DIR = Path(__file__).with_name("photos")
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from device.camera.scene import PHOTOS
-from device.camera.synth import ScenarioSpec
-from device.camera.timeline import Event
-from device.camera.waveform import BreathHold, FreeBreathing, PacedBreathing
+from device.simulator.scene import PHOTOS
+from device.simulator.synth import ScenarioSpec
+from device.simulator.timeline import Event
+from device.simulator.waveform import BreathHold, FreeBreathing, PacedBreathing
 
 PATTERNS = {
     "box": (4, 4, 4, 4),
@@ -198,8 +198,8 @@ def recorded_suite(seed: int = 0, records: tuple[str, ...] | None = None, window
     adds a different scene nuisance. Records come from ``recorded.default_data_dir()`` (or
     ``folder``); a missing one raises SourceError naming the path.
     """
-    from device.camera.recorded import default_data_dir
-    from device.errors import SourceError
+    from common.errors import SourceError
+    from device.simulator.recorded import default_data_dir
 
     base = default_data_dir() if folder is None else folder
     m = _Maker(seed)

@@ -1,4 +1,4 @@
-"""``breathe relay accounts ...``: the broker's fleet accounts (mosquitto dynamic security).
+"""``breathe-relay accounts ...``: the broker's fleet accounts (mosquitto dynamic security).
 
 A thin layer over relay/accounts.py: write the plugin's file before the broker first starts,
 add accounts to that file, or add them to a running broker through its admin account.
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from device.cli.context import settings as load_settings
-from device.errors import BadInput
+from common.cli import settings as load_settings
+from common.errors import BadInput
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 _SECRET = click.Path(exists=True, dir_okay=False, path_type=Path)
