@@ -232,10 +232,9 @@ def test_a_day_of_sessions_and_idle_hours_leaves_the_heap_flat(tmp_path):
 def test_mock_pins_chosen_by_the_environment_forget_their_history_too(factory):
     """``GPIOZERO_PIN_FACTORY=mock`` (what the GPIO error advises off a Pi) records every LED
     change; the daemon's outputs keep only the last minute of it, as on the fallback pins."""
-    from device.pacing.patterns import builtin
-
     from device.pacing.engine import PacingEngine
     from device.session.appliance import open_outputs
+    from wire.patterns import builtin
 
     outputs = open_outputs(Settings().pacing, [])
     clock = FakeClock()
