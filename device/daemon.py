@@ -193,16 +193,15 @@ class Daemon:
         return notes
 
     def web_config(self) -> dict[str, Any]:
-        """What ``create_app`` needs from the device settings, plus the running parts."""
-        web = self.settings.web
+        """What ``create_app`` needs from the device settings (``webui.config_from_settings``),
+        with this daemon's data dir, address and running parts."""
+        from webui import config_from_settings
+
         return {
+            **config_from_settings(self.settings),
             "DATA_DIR": self.data_dir,
-            "SESSION_COOKIE_SECURE": web.tls_cert is not None,
             "WEB_HOST": self.host,
             "WEB_PORT": self.port,
-            "SETTINGS": self.settings,
-            "DEVICE_ID": self.settings.device.id,
-            "SYNC_ENABLED": bool(self.settings.mqtt.enabled),
             "APPLIANCE": self.appliance,
             "STATUS": self.status,
             "SYNC": self.sync,
@@ -227,7 +226,7 @@ class Daemon:
         assert self.appliance is not None
         engine = self.appliance.engine
         updates = engine.subscribe()
-        seen_final: set[str] = set()
+        awarded: str | None = None  # one session at a time: the last one is all to remember
         try:
             while True:
                 try:
@@ -239,8 +238,8 @@ class Daemon:
                 if self.on_state is not None and state.status in ACTIVE + FINAL:
                     self.on_state(state)
                 sid = state.session_id
-                if state.status in FINAL and sid and sid not in seen_final:
-                    seen_final.add(sid)
+                if state.status in FINAL and sid and sid != awarded:
+                    awarded = sid
                     self._award(sid)
         finally:
             engine.unsubscribe(updates)

@@ -52,7 +52,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 CACHE = Path(os.environ.get("BREATHE_ARM64_CACHE", "/var/cache/breathe-arm64"))
 FRESH = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 # what scripts/install-pi needs from the checkout
-CHECKOUT = ["pyproject.toml", "README.md", "device", "webui", "relay", "systemd",
+CHECKOUT = ["pyproject.toml", "README.md", "common", "wire", "device", "webui", "relay", "systemd",
             "firmware_config", "scripts/install-pi"]
 CLIP_RATE_BPM = 20.0
 SRC = "/opt/src/breathe"

@@ -453,3 +453,16 @@ def test_make_test_videos_script_lists_the_suite():
     out = subprocess.run([sys.executable, str(script), "--list", "--suite", "quick"],
                          capture_output=True, text=True, check=True).stdout
     assert "hold_25" in out and "empty" in out
+
+
+def test_a_long_running_demo_keeps_only_recent_truth_and_renders_the_same():
+    """The live demo runs for months: it forgets breaths and frame times older than
+    ``truth_s``, and what it renders does not change for it."""
+    short = DemoSource(160, 120, 5, clock=FakeClock(), duration=120, truth_s=20, seed=3)
+    long = DemoSource(160, 120, 5, clock=FakeClock(), duration=120, truth_s=600, seed=3)
+    for a, b in zip(short.frames(), long.frames(), strict=True):
+        assert np.array_equal(a.image, b.image), f"frame {a.index} differs"
+    truth = short.truth()
+    assert [f["t"] for f in truth["frames"]] == pytest.approx([100 + i / 5 for i in range(100)])
+    assert len(short.scenario.plan.breaths) < 12 < len(long.scenario.plan.breaths)
+    assert truth["frames"] == long.truth()["frames"][-100:]

@@ -11,16 +11,11 @@ import pytest
 from common.errors import BadInput
 from device.clock import FakeClock
 from device.store import db_path_for, open_db
+from device.store.owner_codes import AlreadyClaimed, claim_code
 from device.store.sessions_repo import create_session, finish_session
 from device.store.settings_repo import all_settings
 from webui import create_app
-from webui.security import (
-    SECRET_KEY_FILE,
-    AlreadyClaimed,
-    LoginLimiter,
-    claim,
-    claim_code,
-)
+from webui.security import SECRET_KEY_FILE, LoginLimiter, claim
 
 NAME = "Ada"
 PASSWORD = "correct horse battery"

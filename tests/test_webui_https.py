@@ -39,7 +39,8 @@ pytestmark = pytest.mark.skipif(
 def device(tmp_path_factory):
     from device.cli.webcert_cmd import make_certificate
     from device.store import db_path_for, open_db
-    from webui.security import claim, claim_code
+    from device.store.owner_codes import claim_code
+    from webui.security import claim
 
     root = tmp_path_factory.mktemp("https")
     data_dir = root / "data"

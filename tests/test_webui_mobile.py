@@ -48,7 +48,8 @@ def device(tmp_path_factory):
     from webui_api_support import stored_session
 
     from device.store import db_path_for, open_db
-    from webui.security import claim, claim_code
+    from device.store.owner_codes import claim_code
+    from webui.security import claim
 
     root = tmp_path_factory.mktemp("mobile")
     data_dir = root / "data"

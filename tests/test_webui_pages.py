@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from device.store.owner_codes import claim_code
 from webui import create_app, pages
-from webui.security import claim_code
 
 NAME = "Ada"
 PASSWORD = "correct horse battery"

@@ -25,8 +25,9 @@ from test_webui_auth import (  # noqa: F401  (fixtures)
 
 from device.cli import main
 from device.store import db_path_for, open_db
+from device.store.owner_codes import issue_recovery_code
 from device.store.sessions_repo import create_session, list_sessions
-from webui.security import issue_recovery_code, recover
+from webui.security import recover
 
 NEW = "a much better passphrase"
 

@@ -22,9 +22,10 @@ from common.config import Settings
 from device.clock import FakeClock
 from device.session.appliance import build_appliance
 from device.store import db_path_for, open_db
+from device.store.owner_codes import claim_code
 from device.store.sessions_repo import create_session, finish_session
 from webui import create_app
-from webui.security import claim, claim_code, find_owner
+from webui.security import claim, find_owner
 from wire.metrics import TimelinePoint
 
 NAME = "Ada"

@@ -22,6 +22,7 @@ from common.errors import BadInput
 from device.session.engine import SessionConflict
 from device.store import NotFound, open_db
 from device.store.db import db_path_for
+from device.store.owner_codes import is_claimed
 from webui import (
     api,
     api_account,
@@ -45,7 +46,7 @@ from webui.context import (
     wants_json,
 )
 from webui.payloads import InvalidInput
-from webui.security import LoginLimiter, is_claimed, secret_key
+from webui.security import LoginLimiter, secret_key
 
 log = logging.getLogger(__name__)
 

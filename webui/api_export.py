@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 from device.privacy import effective_privacy
 from device.store.achievements_repo import list_achievements
 from device.store.db import db_path_for, open_db
+from device.store.owner_codes import AUTH_KEY_PREFIX
 from device.store.patterns_repo import list_patterns
 from device.store.sessions_repo import SessionRecord, list_sessions, session_timeline
 from device.store.settings_repo import all_settings
@@ -36,7 +37,6 @@ from webui.auth import current_owner, login_required
 from webui.context import get_db
 from webui.openapi import documented
 from webui.payloads import ExportQuery
-from webui.security import AUTH_KEY_PREFIX
 
 bp = Blueprint("api_export", __name__, url_prefix="/api")
 PAGE = 200

@@ -17,11 +17,10 @@ from werkzeug.wrappers import Response
 
 from device.session.history import StreakStats, Totals
 from device.session.insights import Insight, NextStep
+from device.sharing.mint import MintRequestRecord, MintStatus
 from webui.payloads import Retention
 from wire.metrics import SessionMetrics, TimelinePoint
 from wire.patterns import Pattern
-
-MintStatus = Literal["pending", "sent", "minted", "failed"]
 
 
 class Out(BaseModel):
@@ -207,26 +206,10 @@ class ExportSession(SessionSummary):
     timeline: list[TimelinePoint]
 
 
-class MintRequestOut(Out):
+class MintRequestOut(MintRequestRecord):
     """A mint request as stored, with the salt and summary that open its commitment."""
 
-    id: str
-    achievement_id: int
-    kind: str | None
-    day: str | None
-    wallet_address: str
-    status: MintStatus
-    commitment: str | None = Field(description="sha256(salt || summary), as sent to the relay")
-    salt: str | None = Field(description="Hex; with the summary it proves what the token "
-                                         "stands for")
-    summary: str | None = Field(description="The exact canonical JSON the commitment covers")
-    token_id: str | None
-    tx_hash: str | None
-    contract: str | None
-    chain_id: int | None
-    error: str | None
-    created: str
-    updated: str
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
 
 class Export(Out):

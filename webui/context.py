@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from common.errors import BadInput
 from device.store import open_db
 from device.store.db import db_path_for
-from webui.security import issue_claim_code
+from device.store.owner_codes import issue_claim_code
 
 log = logging.getLogger("webui")  # the service log line people grep for their setup code
 

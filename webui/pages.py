@@ -12,6 +12,7 @@ data. No route here serves camera frames, and none ever may: nothing visual leav
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
@@ -53,18 +54,27 @@ def page_headers(response: Response) -> Response:
     return response
 
 
-@bp.get("/")
-@login_required
-def index() -> str:
-    """Home: choose a pattern and a duration, start."""
-    return render_template("pages/home.html", page="home")
+# The shells that are a template and nothing else: endpoint -> (address, page). The page names
+# the template (``pages/<page>.html``) and the navigation entry ``base.html`` marks.
+SHELLS = {
+    "index": ("/", "home"),  # choose a pattern and a duration, start
+    "live": ("/live", "live"),  # the session in progress: guide, measured breath, controls
+    "history": ("/history", "history"),
+    "patterns": ("/patterns", "patterns"),
+    "settings": ("/settings", "settings"),
+}
 
 
-@bp.get("/live")
-@login_required
-def live() -> str:
-    """The session in progress: guide, measured breath, controls."""
-    return render_template("pages/live.html", page="live")
+def _shell(page: str) -> Callable[[], str]:
+    @login_required
+    def view() -> str:
+        return render_template(f"pages/{page}.html", page=page)
+
+    return view
+
+
+for _endpoint, (_rule, _page) in SHELLS.items():
+    bp.add_url_rule(_rule, _endpoint, _shell(_page), methods=["GET"])
 
 
 @bp.get("/sessions/<session_id>")
@@ -75,24 +85,6 @@ def summary(session_id: str) -> str:
     if not _SESSION_ID.match(session_id):
         abort(404)
     return render_template("pages/summary.html", page="summary")
-
-
-@bp.get("/history")
-@login_required
-def history() -> str:
-    return render_template("pages/history.html", page="history")
-
-
-@bp.get("/patterns")
-@login_required
-def patterns() -> str:
-    return render_template("pages/patterns.html", page="patterns")
-
-
-@bp.get("/settings")
-@login_required
-def settings() -> str:
-    return render_template("pages/settings.html", page="settings")
 
 
 @bp.get("/sw.js")

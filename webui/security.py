@@ -13,9 +13,10 @@ import logging
 import math
 import os
 import secrets
+import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -24,29 +25,23 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from common.errors import BadInput
 from device.clock import Clock, MonotonicClock
-from device.store import open_db
-from device.store.db import db_path_for
+from device.store.owner_codes import (
+    CLAIM_KEY,
+    HASH_METHOD,
+    OWNER_KEY,
+    RECOVERY_KEY,
+    check_recovery_code,
+    code_matches,
+    is_claimed,
+)
 from device.store.profiles_repo import Profile, create_profile, get_profile
 from device.store.settings_repo import get_setting, set_setting
 from device.store.transaction import write_transaction
 
 log = logging.getLogger(__name__)
 
-AUTH_KEY_PREFIX = "auth."  # settings keys holding secrets: never export or show them
-CLAIM_KEY = "auth.claim_code"
-OWNER_KEY = "auth.owner"
-RECOVERY_KEY = "auth.recovery_code"
-RECOVERY_TTL = timedelta(minutes=30)
 SECRET_KEY_FILE = "web_secret_key"
 PASSWORD_MIN, PASSWORD_MAX = 10, 1024
-HASH_METHOD = "scrypt"
-# No 0/O, 1/I: the code is read off a terminal and typed on a phone.
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 8
-
-
-class AlreadyClaimed(BadInput):
-    """The device has an owner; there is no setup code any more."""
 
 
 @dataclass(frozen=True)
@@ -79,45 +74,11 @@ def secret_key(data_dir: str | Path) -> str:
     return key
 
 
-def normalise_code(text: str) -> str:
-    """What the person typed, without spaces or dashes, upper case."""
-    return "".join(ch for ch in text.upper() if ch not in " -\t")
-
-
-def format_code(code: str) -> str:
-    return f"{code[:4]}-{code[4:]}"
-
-
 def find_owner(db: Database) -> Owner | None:
     stored = get_setting(db, OWNER_KEY)
     if stored is None:
         return None
     return Owner(get_profile(db, stored["profile_id"]), stored["password_hash"], stored["epoch"])
-
-
-def is_claimed(db: Database) -> bool:
-    return get_setting(db, OWNER_KEY) is not None
-
-
-def issue_claim_code(db: Database) -> str:
-    """A new setup code (``ABCD-EFGH``); the previous one stops working."""
-    if is_claimed(db):
-        raise AlreadyClaimed(
-            "device is already claimed: there is no setup code; log in with the owner's "
-            "password, or run 'breathe claim-code --reset' for a recovery code"
-        )
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    set_setting(db, CLAIM_KEY, generate_password_hash(code, method=HASH_METHOD))
-    return format_code(code)
-
-
-def claim_code(data_dir: str | Path) -> str:
-    """For ``breathe claim-code``: issue a fresh setup code for the device at ``data_dir``."""
-    db = open_db(db_path_for(data_dir))
-    try:
-        return issue_claim_code(db)
-    finally:
-        db.close()
 
 
 def check_password_rules(password: str) -> str | None:
@@ -159,13 +120,6 @@ def claim(db: Database, typed_code: str, display_name: str, password: str) -> Pr
     return profile
 
 
-def code_matches(db: Database, typed_code: str) -> bool:
-    """Whether ``typed_code`` is the current setup code (checked before anything else)."""
-    stored = get_setting(db, CLAIM_KEY)
-    code = normalise_code(typed_code)
-    return stored is not None and len(code) == CODE_LENGTH and check_password_hash(stored, code)
-
-
 def _set_password(db: Database, owner: Owner, password: str) -> str:
     """Store a new password hash and a new epoch (every login made before ends); the epoch."""
     epoch = secrets.token_hex(8)
@@ -193,40 +147,6 @@ def change_password(db: Database, owner: Owner, current: str, new: str) -> str:
         epoch = _set_password(db, owner, new)
     log.warning("owner password changed in the web app; other logins were ended")
     return epoch
-
-
-def issue_recovery_code(db: Database, now: datetime | None = None) -> str:
-    """A recovery code for a claimed device (``breathe claim-code --reset`` on its console).
-
-    Being at the device's console is the proof of ownership. The code resets the owner's
-    password at /recover within ``RECOVERY_TTL``; every session, pattern and setting stays.
-    Each new code replaces the previous one.
-    """
-    if not is_claimed(db):
-        raise BadInput("--reset: this device has no owner yet; run 'breathe claim-code' "
-                       "without --reset for a setup code")
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    expires = (now or datetime.now(UTC)) + RECOVERY_TTL
-    set_setting(db, RECOVERY_KEY, {"hash": generate_password_hash(code, method=HASH_METHOD),
-                                   "expires": expires.isoformat()})
-    log.warning("owner recovery code issued at the device console (valid until %s)",
-                expires.isoformat(timespec="minutes"))
-    return format_code(code)
-
-
-def check_recovery_code(db: Database, typed_code: str, now: datetime | None = None
-                        ) -> dict[str, str]:
-    """The stored recovery code if ``typed_code`` is it and still valid, else BadInput."""
-    stored = get_setting(db, RECOVERY_KEY)
-    code = normalise_code(typed_code)
-    if (not is_claimed(db) or stored is None or len(code) != CODE_LENGTH
-            or not check_password_hash(stored["hash"], code)):
-        raise BadInput("code: that recovery code is not valid; run 'breathe claim-code "
-                       "--reset' on the device for a new one")
-    if datetime.fromisoformat(stored["expires"]) < (now or datetime.now(UTC)):
-        raise BadInput("code: that recovery code has expired; run 'breathe claim-code "
-                       "--reset' on the device for a new one")
-    return stored
 
 
 def recover(db: Database, typed_code: str, password: str, now: datetime | None = None) -> Owner:
@@ -275,6 +195,7 @@ def _dummy_hash() -> str:
 class LoginLimiter:
     """Too many failed attempts from one client within a window → locked until the oldest
     failure leaves the window. In memory: a restart forgives, which is fine for a home device.
+    Thread-safe: the web server answers each request in its own thread.
     """
 
     def __init__(
@@ -289,8 +210,10 @@ class LoginLimiter:
         self.clock = clock or MonotonicClock()
         self.max_clients = max_clients
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _recent(self, client: str) -> deque[float]:
+        """``client``'s failures within the window (call with the lock held)."""
         times = self._failures.get(client, deque())
         cutoff = self.clock.now() - self.window_s
         while times and times[0] <= cutoff:
@@ -301,18 +224,21 @@ class LoginLimiter:
 
     def retry_after(self, client: str) -> int | None:
         """Whole seconds until ``client`` may try again, or None when it may try now."""
-        times = self._recent(client)
-        if len(times) < self.max_failures:
-            return None
-        return max(1, math.ceil(times[0] + self.window_s - self.clock.now()))
+        with self._lock:
+            times = self._recent(client)
+            if len(times) < self.max_failures:
+                return None
+            return max(1, math.ceil(times[0] + self.window_s - self.clock.now()))
 
     def failed(self, client: str) -> None:
-        times = self._recent(client)
-        times.append(self.clock.now())
-        self._failures[client] = times
-        self._failures.move_to_end(client)
-        while len(self._failures) > self.max_clients:  # bound memory under a flood
-            self._failures.popitem(last=False)
+        with self._lock:
+            times = self._recent(client)
+            times.append(self.clock.now())
+            self._failures[client] = times
+            self._failures.move_to_end(client)
+            while len(self._failures) > self.max_clients:  # bound memory under a flood
+                self._failures.popitem(last=False)
 
     def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+        with self._lock:
+            self._failures.pop(client, None)

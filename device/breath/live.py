@@ -31,6 +31,10 @@ STALL_S = 5.0  # no frame for this long: the camera is frozen (15 fps is 67 ms a
 BACKOFF_S = 1.0  # waits between restarts double from this ...
 BACKOFF_MAX_S = 60.0  # ... up to this
 WINDOW_S = 5.0  # frames/s and inference time are measured over this window
+# Breath events wait here for the session engine, which takes them every step while a session
+# runs; between sessions nobody does (a session's start drops them), so only the newest are
+# kept: minutes of breathing, and the daemon's memory stays flat however long it idles.
+MAX_EVENTS = 512
 
 # states (device.status reads them)
 STARTING, FLOWING, FROZEN, FAILED, STOPPED = "starting", "flowing", "frozen", "failed", "stopped"
@@ -89,7 +93,7 @@ class LiveBreath:
         self.poll_s = poll_s if poll_s is not None else min(1.0, stall_s / 4)
         self._lock = threading.Lock()
         self._reading: BreathReading | None = None
-        self._events: list[BreathEvent] = []
+        self._events: deque[BreathEvent] = deque(maxlen=MAX_EVENTS)
         self._frames = 0
         self._recent: deque[tuple[float, float]] = deque()  # (clock time, pipeline ms)
         self._last_frame_at: float | None = None
@@ -131,8 +135,10 @@ class LiveBreath:
             return self._reading
 
     def pop_events(self) -> list[BreathEvent]:
+        """Events since the last call, oldest first (at most the newest ``MAX_EVENTS``)."""
         with self._lock:
-            events, self._events = self._events, []
+            events = list(self._events)
+            self._events.clear()
             return events
 
     def status(self) -> LiveStatus:

@@ -20,7 +20,7 @@ def claim_code_cmd(ctx: click.Context, reset: bool) -> None:
     from device.cli.context import data_dir
     from device.store import open_db
     from device.store.db import db_path_for
-    from webui.security import claim_code, issue_recovery_code
+    from device.store.owner_codes import claim_code, issue_recovery_code
 
     if not reset:
         click.echo(claim_code(data_dir(ctx)))

@@ -256,6 +256,13 @@ class PacingOutputs:
         if self.forget_mock_history_s is not None:
             self._forget_mock_history(now)
 
+    def on_mock_pins(self) -> bool:
+        """Whether the devices run on gpiozero's mock pins (which record every change)."""
+        from gpiozero.pins.mock import MockFactory
+
+        return any(isinstance(getattr(device, "pin_factory", None), MockFactory)
+                   for device in self._devices)
+
     # gpiozero's mock pins record every change (its test seam); a long-running demo on mock
     # pins would keep them all, about 0.5 MB a minute. None: keep everything (tests read it).
     forget_mock_history_s: float | None = None

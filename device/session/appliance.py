@@ -84,7 +84,7 @@ def open_outputs(settings: Any, notes: list[str], **callbacks: Any) -> PacingOut
     try:
         with warnings.catch_warnings():  # gpiozero warns per factory tried; the note says it
             warnings.simplefilter("ignore", PinFactoryFallback)
-            return PacingOutputs(settings, **callbacks)
+            outputs = PacingOutputs(settings, **callbacks)
     except GPIOUnavailable as exc:
         from gpiozero.pins.mock import MockFactory, MockPWMPin
 
@@ -92,8 +92,9 @@ def open_outputs(settings: Any, notes: list[str], **callbacks: Any) -> PacingOut
                      "the LED, motor and button are simulated")
         outputs = PacingOutputs(settings, pin_factory=MockFactory(pin_class=MockPWMPin),
                                 **callbacks)
+    if outputs.on_mock_pins():  # GPIOZERO_PIN_FACTORY=mock, or no Pi hardware found
         outputs.forget_mock_history_s = 60.0  # nobody reads the simulated pins' history
-        return outputs
+    return outputs
 
 
 def open_breath(settings: Any, demo: bool, pattern: Pattern | None, notes: list[str]) -> Any:

@@ -24,10 +24,10 @@ import logging
 import os
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlite_utils import Database
 
 from common.errors import BadInput
@@ -42,17 +42,26 @@ _WALLET = re.compile(r"^0x[0-9a-fA-F]{40}$")
 SALT_BYTES = 32
 
 
-@dataclass(frozen=True)
-class MintRequestRecord:
-    """One mint request as stored (the salt and summary are kept but never shown here)."""
+MintStatus = Literal["pending", "sent", "minted", "failed"]
+
+
+class MintRequestRecord(BaseModel):
+    """One mint request as stored, with the salt and summary that open its commitment (the
+    web app's export shows them to the owner; nothing else does)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     achievement_id: int
     kind: str | None
     day: str | None
     wallet_address: str
-    status: str  # pending | sent | minted | failed
-    commitment: str | None
+    status: MintStatus
+    commitment: str | None = Field(description="sha256(salt || summary), as sent to the relay")
+    salt: str | None = Field(repr=False, description="Hex; with the summary it proves what "
+                                                     "the token stands for")
+    summary: str | None = Field(repr=False, description="The exact canonical JSON the "
+                                                        "commitment covers")
     token_id: str | None
     tx_hash: str | None
     contract: str | None
@@ -62,14 +71,14 @@ class MintRequestRecord:
     updated: str
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self.model_dump()
 
 
-_COLUMNS = ", ".join(MintRequestRecord.__dataclass_fields__)
+_COLUMNS = ", ".join(MintRequestRecord.model_fields)
 
 
 def _record(row: dict[str, Any]) -> MintRequestRecord:
-    return MintRequestRecord(**{name: row[name] for name in MintRequestRecord.__dataclass_fields__})
+    return MintRequestRecord(**{name: row[name] for name in MintRequestRecord.model_fields})
 
 
 def canonical_json(value: Any) -> bytes:

@@ -3,13 +3,15 @@
 It powers ``breathe run --demo`` and the tests. The person breathes freely, or follows a pacing
 pattern (inhale, hold_in, exhale, hold_out seconds) the way people do: a little behind the guide
 and never exactly on time. The ground truth of every delivered frame is available from
-``truth()``; with a ``FakeClock`` the source runs as fast as it can render.
+``truth()`` (for the last ``truth_s`` seconds of frames: the source may run for months, so what
+is older is forgotten); with a ``FakeClock`` the source runs as fast as it can render.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -20,10 +22,11 @@ from device.camera.convert import lores_image
 from device.clock import Clock, MonotonicClock
 from device.simulator.synth import PersonSpec, Scenario, ScenarioSpec
 from device.simulator.timeline import Nuisances
-from device.simulator.waveform import BreathingSpec, FreeBreathing, PacedBreathing
+from device.simulator.waveform import BreathingSpec, BreathPlan, FreeBreathing, PacedBreathing
 
 log = logging.getLogger(__name__)
 _FOREVER = 1e9
+TRUTH_S = 600.0  # the truth of this many seconds of the latest frames is kept
 
 
 def _pattern_block(pattern: Sequence[float] | None, rate_bpm: float, origin: float
@@ -44,7 +47,8 @@ class DemoSource:
                  clock: Clock | None = None, pattern: Sequence[float] | None = None,
                  rate_bpm: float = 12.0, photo: str = "astronaut", seed: int = 0,
                  lores: tuple[int, int] | None = None, duration: float | None = None,
-                 nuisances: Nuisances | None = None, amplitude_px: float = 3.5):
+                 nuisances: Nuisances | None = None, amplitude_px: float = 3.5,
+                 truth_s: float = TRUTH_S):
         self.name = "demo"
         self.width, self.height = int(width), int(height)
         self.clock = clock or MonotonicClock()
@@ -61,7 +65,7 @@ class DemoSource:
         )
         self.scenario = Scenario(spec)
         self._lock = threading.Lock()  # set_pattern may come from another thread
-        self._times: list[float] = []
+        self._times: deque[float] = deque(maxlen=max(1, round(truth_s * float(fps))))
         self._t = 0.0
         self._closed = False
         log.info("demo source: %dx%d at %.0f fps, %s", self.width, self.height, fps,
@@ -95,12 +99,22 @@ class DemoSource:
                 image = self.scenario.render(t, index)
             meta = {"lores": lores_image(image, self.lores)} if self.lores else {}
             self._times.append(t)
+            if index % self._times.maxlen == 0:  # type: ignore[operator]
+                self._forget()
             self.stats.frames += 1
             yield Frame(t=t, image=image, index=index, meta=meta)
             index += 1
 
+    def _forget(self) -> None:
+        """Breaths older than the oldest frame kept are not needed any more."""
+        plan = self.scenario.plan
+        if isinstance(plan, BreathPlan) and self._times:
+            with self._lock:
+                plan.forget_before(self._times[0])
+
     def truth(self) -> dict:
-        """Ground truth (truth-JSON shape) for every frame delivered so far."""
+        """Ground truth (truth-JSON shape) for the frames delivered in the last ``truth_s``
+        seconds (every frame, in a shorter run)."""
         with self._lock:
             return self.scenario.truth(np.array(self._times))
 

@@ -179,6 +179,14 @@ class BreathPlan:
         while self.breaths[-1].next_start <= until:
             self._append(self._next_breath(self.breaths[-1].next_start))
 
+    def forget_before(self, t: float) -> None:
+        """Drop the breaths over before ``t`` (a live source asks only about recent times)."""
+        keep = next((i for i, b in enumerate(self.breaths) if b.next_start > t),
+                    len(self.breaths) - 1)
+        if keep > 0:
+            del self.breaths[:keep]
+            self._arrays = None
+
     def _append(self, breath: Breath) -> None:
         self.breaths.append(breath)
         self._base = breath.base1
