@@ -18,8 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -41,14 +40,14 @@ MINTS = (protocol.MINT_REQUEST, protocol.PATTERN_MINT_REQUEST)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue this long while we are down
 RECEIVE_MAXIMUM = 1000  # un-PUBACKed messages the broker may have in flight to us
 LINGER_S = 0.002  # the longest a message waits for others to share its transaction
+LINGER_STEP_S = 0.0005  # while lingering, the writer looks at the queue this often
 
 
 def subscriptions(share_group: str) -> list[str]:
     return [f"$share/{share_group}/{protocol.TOPIC_ROOT}/+/{sub}" for sub in SUBTOPICS]
 
 
-@dataclass(frozen=True)
-class _Item:
+class _Item(NamedTuple):  # a tuple: built for every message on the network thread
     mid: int
     qos: int
     generation: int  # which connection it came on: a PUBACK is only valid on that one
@@ -90,7 +89,7 @@ class Consumer:
         self.batch_max = batch_max
         self.counts: Counter[str] = Counter()
         self.subscribed = threading.Event()
-        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._generation = 0
         self._limiter = _LogLimiter()
@@ -184,18 +183,28 @@ class Consumer:
 
     def _take(self) -> list[_Item]:
         """What is queued, up to ``batch_max``; lingers ``LINGER_S`` for more once one item is
-        in, so a busy relay commits (and acks) many messages at a time, not one by one."""
+        in, so a busy relay commits (and acks) many messages at a time, not one by one.
+        While lingering it sleeps and then takes all that came, rather than waking up for
+        every message the network thread queues."""
         try:
             batch = [self._queue.get(timeout=0.1)]
         except queue.Empty:
             return []
         until = time.monotonic() + LINGER_S
-        while len(batch) < self.batch_max:
-            try:
-                batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
-            except queue.Empty:
-                break
-        return batch
+        while True:
+            self._drain_into(batch)
+            left = until - time.monotonic()
+            if len(batch) >= self.batch_max or left <= 0:
+                return batch
+            time.sleep(min(LINGER_STEP_S, left))
+
+    def _drain_into(self, batch: list[_Item]) -> None:
+        get = self._queue.get_nowait
+        try:
+            while len(batch) < self.batch_max:
+                batch.append(get())
+        except queue.Empty:
+            pass
 
     def _write_loop(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):

@@ -35,7 +35,7 @@ from device.store import open_db, outbox_repo
 from device.store.settings_repo import get_setting, set_setting
 from device.sync import fleet
 from device.sync.commands import PI_MODEL_PATH, CommandRunner, DeviceControls
-from device.sync.connection import connect_persistent, make_client, publish_reply
+from device.sync.connection import connect_persistent, make_client
 from device.sync.fleet_config import DESIRED_ID_KEY, with_overrides
 from device.sync.inbox import DEFAULT_TIMEOUT_S, Inbox, RelayUnavailable
 from device.sync.mint_followup import MintFollowUp
@@ -149,12 +149,8 @@ class SyncClient:
             raise RelayUnavailable(f"catalog: not connected to the broker at "
                                    f"{self.settings.mqtt.host}:{self.settings.mqtt.port} "
                                    f"(sync is {self._state}); try again in a moment")
-        answer = self.inbox.request(client, protocol.CATALOG_QUERY, query.encode(),
-                                    timeout=timeout, what="catalog")
-        try:
-            page = protocol.decode(protocol.CatalogPage, answer, where="catalog answer")
-        except protocol.ProtocolError as exc:
-            raise RelayUnavailable(f"catalog: the relay's answer is not valid ({exc})") from None
+        page = self.inbox.ask(client, protocol.CATALOG_QUERY, query, protocol.CatalogPage,
+                              timeout=timeout, what="catalog")
         if not page.ok:
             raise RelayUnavailable(f"catalog: the relay refused the query: {page.error}")
         self.catalog_seen.remember(page.items)
@@ -345,7 +341,7 @@ class SyncClient:
             elif rest == protocol.CONFIG_DESIRED:
                 self._desired(db, message.payload)
             elif rest.startswith(protocol.CMD + "/"):
-                self._command(rest.partition("/")[2], message)
+                self.commands.handle(rest.partition("/")[2], message, self._mqtt)
             else:
                 log.warning("message on %s ignored (not a topic the device acts on)",
                             message.topic)
@@ -397,28 +393,6 @@ class SyncClient:
         return outcome
 
     # -- commands -------------------------------------------------------------------------------
-
-    def _command(self, name: str, message: mqtt.MQTTMessage) -> None:
-        if message.retain:
-            log.warning("retained command cmd/%s ignored (commands must not be retained, or "
-                        "they would run again at every connect)", name)
-            return
-        outcome = self.commands.run(name, message.payload)
-        info = publish_reply(self._mqtt, message, outcome.reply.encode()) \
-            if self._mqtt is not None else None
-        if info is None:
-            log.warning("command cmd/%s has no response topic; its reply (%s) is not sent",
-                        name, "ok" if outcome.reply.ok else outcome.reply.error)
-        elif outcome.after is not None:
-            try:
-                info.wait_for_publish(2.0)  # the answer goes out before the reboot
-            except (RuntimeError, ValueError):
-                pass
-        if outcome.after is not None:
-            try:
-                outcome.after()
-            except Exception:  # noqa: BLE001 - logged; the sync client carries on
-                log.exception("command cmd/%s: the action after its reply failed", name)
 
     def _sync_now_result(self) -> dict[str, Any]:
         self.sender.resend_now()

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import BadInput
+from device.sync.connection import publish_reply
 from wire import protocol
 
 log = logging.getLogger(__name__)
@@ -136,6 +138,31 @@ class CommandRunner:
         while len(self._answered) > REMEMBERED:
             self._answered.popitem(last=False)
         return outcome
+
+    def handle(self, name: str, message: mqtt.MQTTMessage, client: mqtt.Client | None) -> None:
+        """Run ``cmd/<name>`` as received, answer on its response topic, then do what comes
+        after the answer (a reboot). A retained command is refused: it would run again at
+        every connect."""
+        if message.retain:
+            log.warning("retained command cmd/%s ignored (commands must not be retained, or "
+                        "they would run again at every connect)", name)
+            return
+        outcome = self.run(name, message.payload)
+        info = publish_reply(client, message, outcome.reply.encode()) \
+            if client is not None else None
+        if info is None:
+            log.warning("command cmd/%s has no response topic; its reply (%s) is not sent",
+                        name, "ok" if outcome.reply.ok else outcome.reply.error)
+        elif outcome.after is not None:
+            try:
+                info.wait_for_publish(2.0)  # the answer goes out before the reboot
+            except (RuntimeError, ValueError):
+                pass
+        if outcome.after is not None:
+            try:
+                outcome.after()
+            except Exception:  # noqa: BLE001 - logged; the sync client carries on
+                log.exception("command cmd/%s: the action after its reply failed", name)
 
     def _run(self, name: str, command: protocol.Command) -> Outcome:
         handler = self._handlers.get(name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
@@ -26,6 +27,7 @@ from wire import protocol
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
+M = TypeVar("M", bound=protocol.Message)
 
 
 class RelayUnavailable(BreatheError):
@@ -74,6 +76,16 @@ class Inbox:
                 self._waiting.pop(correlation, None)
         assert waiting.payload is not None
         return waiting.payload
+
+    def ask(self, client: mqtt.Client, subtopic: str, request: protocol.Message,
+            answer: type[M], *, timeout: float = DEFAULT_TIMEOUT_S, what: str = "request") -> M:
+        """:meth:`request` with messages: ``request`` out, the answer decoded as ``answer``
+        (an answer that is not valid raises :class:`RelayUnavailable` too)."""
+        payload = self.request(client, subtopic, request.encode(), timeout=timeout, what=what)
+        try:
+            return protocol.decode(answer, payload, where=f"{what} answer")
+        except protocol.ProtocolError as exc:
+            raise RelayUnavailable(f"{what}: the relay's answer is not valid ({exc})") from None
 
     def deliver(self, message: mqtt.MQTTMessage) -> None:
         """An answer arrived on the inbox: wake whoever waits for its correlation."""
