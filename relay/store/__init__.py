@@ -6,31 +6,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from relay.store.postgres import PostgresBackend
+from relay.store.rows import DeviceRow, MintRow, Outcome, timestamp
 from relay.store.schema import LATEST, migrate, schema_version
-from relay.store.store import DeviceRow, MintRow, Outcome, RelayStore
+from relay.store.sqlite import SqliteBackend
+from relay.store.store import RelayStore
 
 __all__ = ["LATEST", "DeviceRow", "MintRow", "Outcome", "RelayStore", "migrate", "open_store",
            "schema_version", "timestamp"]
 
 
-def timestamp(at: datetime | None = None, *, ago_s: float = 0.0) -> str:
-    """ISO 8601 UTC with milliseconds: sorts as text in both databases."""
-    at = (at or datetime.now(UTC)) - timedelta(seconds=ago_s)
-    return at.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
 def open_store(url: str, *, migrate_now: bool = True) -> RelayStore:
     """A store for ``relay.store_url``: a path or sqlite:///PATH, or postgresql://..."""
     if url.startswith(("postgresql://", "postgres://")):
-        from relay.store.postgres import PostgresBackend
-
         store = RelayStore(PostgresBackend(url))
     else:
-        from relay.store.sqlite import SqliteBackend
-
         path = url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
         store = RelayStore(SqliteBackend(Path(path)))
     if migrate_now:

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from relay.store.rows import MINT_COLUMNS, MintRow, Outcome, Tx, timestamp
 from relay.validate import CATALOG, Inbound
 from wire import protocol
 from wire.protocol import (
@@ -31,15 +32,13 @@ from wire.protocol import (
 )
 
 if TYPE_CHECKING:
-    from relay.store.store import MintRow, Outcome, RelayStore, Tx
+    from relay.store.store import RelayStore
 
 PATTERN = "pattern"  # mint_requests.kind of a pattern mint request
 
 
 def apply(tx: Tx, items: Sequence[Inbound], outcomes: list, now: str) -> None:
     """Apply the batch's catalog messages and pattern mint requests; fills their outcomes."""
-    from relay.store.store import Outcome
-
     for i, item in enumerate(items):
         if item.kind == protocol.PATTERN_MINT_REQUEST:
             outcomes[i] = _pattern_mint(tx, item, now)
@@ -155,8 +154,6 @@ def retract_in(tx: Tx, device: str, message_id: str, now: str) -> None:
 def retract_device(store: RelayStore, device_id: str, *, message_id: str = "operator",
                    now: str | None = None) -> None:
     """Apply a retraction outside MQTT (an operator, a test); same effect as ``retract``."""
-    from relay.store import timestamp
-
     with store.transaction() as tx:
         retract_in(tx, device_id, message_id, now or timestamp())
 
@@ -218,8 +215,6 @@ def _mint_refusal(tx: Tx, device: str, request: PatternMintRequest) -> str | Non
 
 
 def _pattern_mint(tx: Tx, item: Inbound, now: str) -> Outcome:
-    from relay.store.store import MINT_COLUMNS, MintRow, Outcome
-
     request = item.message
     assert isinstance(request, PatternMintRequest)
     columns = ", ".join(MINT_COLUMNS)

@@ -16,78 +16,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
+from relay.store import catalog
+from relay.store.rows import DEVICE_COLUMNS, MINT_COLUMNS, DeviceRow, MintRow, Outcome, Tx
 from relay.validate import Inbound
 from wire.protocol import ConfigReported, Status, Telemetry
 
 _CHUNK = 400  # rows per multi-row INSERT (well under SQLite's variable limit)
-
-MINT_COLUMNS = ("device", "id", "payload", "status", "received", "updated", "attempts",
-                "claimed_by", "claimed_at", "token_id", "tx_hash", "contract", "chain_id",
-                "error", "kind")
-DEVICE_COLUMNS = ("id", "first_seen", "last_seen", "status", "version", "telemetry",
-                  "telemetry_at", "desired", "desired_id", "desired_at", "reported",
-                  "reported_at")
-
-
-@dataclass(frozen=True)
-class MintRow:
-    device: str
-    id: str
-    payload: str
-    status: str
-    received: str
-    updated: str
-    attempts: int
-    claimed_by: str | None
-    claimed_at: str | None
-    token_id: str | None
-    tx_hash: str | None
-    contract: str | None
-    chain_id: int | None
-    error: str | None
-    kind: str = "achievement"  # or "pattern" (relay.store.catalog: pattern/mint/request)
-
-
-@dataclass(frozen=True)
-class DeviceRow:
-    id: str
-    first_seen: str | None
-    last_seen: str | None
-    status: str
-    version: str | None
-    telemetry: str | None
-    telemetry_at: str | None
-    desired: str | None
-    desired_id: str | None
-    desired_at: str | None
-    reported: str | None
-    reported_at: str | None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What storing one acknowledged message did: stored now, or already there (duplicate)."""
-
-    stored: bool
-    mint: MintRow | None = None  # a duplicate mint request: its row, to re-send its result
-    error: str | None = None  # refused when applied (catalog): acked with ok=False
-
-
-class Tx:
-    """One transaction on one connection; ``execute`` takes ``?`` placeholders."""
-
-    def __init__(self, conn: Any, placeholder: str) -> None:
-        self.conn = conn
-        self.placeholder = placeholder
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        if self.placeholder != "?":
-            sql = sql.replace("?", self.placeholder)
-        return self.conn.execute(sql, tuple(params))
-
 
 def _values(count: int, width: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
@@ -163,8 +99,6 @@ class RelayStore:
                ) -> list[Outcome | None]:
         """Store a batch in one transaction; one Outcome per session / mint request (None for
         the registry-only kinds). Committed when this returns, so acks may go out."""
-        from relay.store import catalog  # it builds this module's rows: imported when used
-
         outcomes: list[Outcome | None] = [None] * len(items)
         with self.transaction() as tx:
             self._sessions(tx, items, outcomes, now)
