@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from device.vision.roi import Roi
+
 REFERENCE_WIDTH = 200.0  # shoulder width (px) that displacement is normalised to
 WORK_WIDTH = 112.0  # ROI width (px) the registration runs at; bigger ROIs are downscaled
 
@@ -32,30 +34,6 @@ class MotionSample:
     speed: float  # frame-to-frame motion (normalised px/s) beyond what breathing does
     residual: float  # 0..1, misfit after alignment; high = appearance changed (turned, left)
     valid: bool
-
-
-@dataclass
-class Roi:
-    """Where to look: a box in frame pixels, a weight mask over it, and the person's scale."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    scale_px: float  # the person's shoulder width in frame pixels
-    mask: np.ndarray | None = None  # float32 (y1-y0, x1-x0), 0 where to ignore (the head)
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    @property
-    def center(self) -> tuple[float, float]:
-        return ((self.x0 + self.x1 - 1) / 2.0, (self.y0 + self.y1 - 1) / 2.0)
 
 
 class RoiMotion:

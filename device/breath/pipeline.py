@@ -16,9 +16,9 @@ import numpy as np
 
 from device.breath.estimator import BreathEstimator, EstimatorSettings
 from device.breath.filters import LowPass
-from device.breath.motion import MotionSample, Roi, RoiMotion
+from device.breath.motion import MotionSample, RoiMotion
 from device.breath.types import BreathEvent, BreathReading
-from device.vision.roi import background_roi, place_roi, roi_moved
+from device.vision.roi import Roi, background_roi, place_roi, roi_moved
 from device.vision.types import LandmarkBackend, Landmarks
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,11 @@ turning it is not breathing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from device.breath.motion import Roi
 from device.vision.types import (
     LEFT_EAR,
     LEFT_SHOULDER,
@@ -24,6 +25,30 @@ MIN_SHOULDER_PX = 24.0  # below this the person is too small to measure
 SIDE_MARGIN = 0.12  # of shoulder width, beyond each shoulder
 ABOVE = 0.40  # of shoulder width, above the shoulder line (the trapezius contour)
 BELOW = 0.45  # of shoulder width, below it (upper chest)
+
+
+@dataclass
+class Roi:
+    """Where to look: a box in frame pixels, a weight mask over it, and the person's scale."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale_px: float  # the person's shoulder width in frame pixels
+    mask: np.ndarray | None = None  # float32 (y1-y0, x1-x0), 0 where to ignore (the head)
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x0 + self.x1 - 1) / 2.0, (self.y0 + self.y1 - 1) / 2.0)
 
 
 def shoulder_width(lm: Landmarks) -> float:
