@@ -29,7 +29,7 @@ import statistics
 from collections import deque
 from dataclasses import dataclass
 
-from device.breath.extrema import Extremum, StrokeTracker
+from device.breath.extrema import Extremum, Limits, Sample, StrokeTracker
 from device.breath.filters import FilterBank, NoiseFloor
 from device.breath.quality import Periodicity, breath_quality
 from device.breath.rate import RateTracker
@@ -54,12 +54,17 @@ class EstimatorSettings:
     min_depth: float = 0.4  # no rate for breaths shallower than this (px: tracking jitter)
     min_bpm: float = 2.5
     max_bpm: float = 45.0
-    creep: float = 0.03  # a hold moves less than this fraction of the depth per second
+    creep: float = 0.03  # a hold moves less than this fraction of the depth per second ...
+    creep_k_y: float = 4.0  # ... or than this many noise stds of the smoothed signal
     hysteresis: float = 0.3  # extremum confirmation depth, fraction of the recent depth
     deadband: float = 0.08  # velocity dead band, fraction of the recent stroke speed
     noise_k_y: float = 5.0  # hysteresis floor in noise stds of the smoothed signal
     noise_k_v: float = 1.5  # dead-band floor in noise stds of the velocity
-    leave_k: float = 4.0  # a hold ends this many noise stds from its resting level
+    leave_k: float = 4.0  # a hold ends this many noise stds from its resting level ...
+    leave_depth: float = 0.04  # ... or this fraction of the depth, whichever is more ...
+    leave_max: float = 0.3  # ... but never more than this fraction of the depth
+    blip_k_y: float = 3.0  # a movement in a hold must carry this many noise stds ...
+    blip_depth: float = 0.15  # ... and this fraction of the depth to end the hold
     min_quality: float = 0.3  # below this quality no rate is shown
     remove_steps: bool = True  # off when the front end cannot make steps (key-chained motion)
 
@@ -251,17 +256,8 @@ class BreathEstimator:
         watch = -1 if st.phase == "inhale" else 1 if st.phase == "exhale" else -st.last_dir or 1
         k = self._pick[watch]
         sig_y = sigma * bank.filters[self._iy].gain_y
-        depth = self._depth()
-        h = max(cfg.noise_k_y * sig_y, cfg.hysteresis * depth, cfg.min_swing)
-        up = max(self._band[1], cfg.noise_k_v * sig_v * bank.gains_v[k])
-        down = max(self._band[-1], cfg.noise_k_v * sig_v * bank.gains_v[k])
-        blip = max(3.0 * sig_y, 0.15 * depth, cfg.min_swing)
-        creep = max(4.0 * sig_y, cfg.creep * depth)
-        leave = max(cfg.leave_k * sig_y * self._inflate, 0.04 * depth, cfg.min_swing)
-        if depth:
-            leave = min(leave, 0.3 * depth)  # never ask for most of a breath to end a hold
-        ext = st.step(t, y, bank.delays[self._iy], bank.v[k], bank.delays[k], up, down, h,
-                      blip, self._hold_s, creep, leave, depth)
+        sample = Sample(t, y, bank.delays[self._iy], bank.v[k], bank.delays[k])
+        ext = st.step(sample, self._limits(sig_y, sig_v, bank.gains_v[k]))
         if ext is not None:
             self._on_extremum(ext)
             self._tune(t)
@@ -273,6 +269,27 @@ class BreathEstimator:
         self._n_rate += rate is not None
         phase = st.phase if self._active(t) else None
         return BreathReading(t, phase, rate, quality, y, present=True, still=still)
+
+    def _limits(self, sig_y: float, sig_v: float, gain_v: float) -> Limits:
+        """The stroke tracker's thresholds now, from the noise of the smoothed signal
+        (``sig_y``), the velocity noise (``sig_v``) through the watching filter's gain, and
+        the recent breaths."""
+        cfg = self.cfg
+        depth = self._depth()
+        noise_v = cfg.noise_k_v * sig_v * gain_v
+        leave = max(cfg.leave_k * sig_y * self._inflate, cfg.leave_depth * depth, cfg.min_swing)
+        if depth:
+            leave = min(leave, cfg.leave_max * depth)  # never ask for most of a breath
+        return Limits(
+            up=max(self._band[1], noise_v),
+            down=max(self._band[-1], noise_v),
+            confirm=max(cfg.noise_k_y * sig_y, cfg.hysteresis * depth, cfg.min_swing),
+            blip=max(cfg.blip_k_y * sig_y, cfg.blip_depth * depth, cfg.min_swing),
+            hold_s=self._hold_s,
+            creep=max(cfg.creep_k_y * sig_y, cfg.creep * depth),
+            leave=leave,
+            depth=depth,
+        )
 
     def _on_extremum(self, ext: Extremum) -> None:
         self._last_ext_t = ext.confirmed_at
