@@ -23,7 +23,7 @@ from scipy import signal
 
 from device.breath import scoring
 from device.breath import testsignals as ts
-from device.breath.estimator import BreathEstimator
+from device.breath.estimator import BreathEstimator, EstimatorSettings
 from device.breath.filters import LowPass
 
 
@@ -332,6 +332,20 @@ def test_summary_has_the_analyze_fields() -> None:
     assert s["breath_count"] == pytest.approx(24, abs=2)
     assert s["coverage"] == pytest.approx(np.mean([f["rate_bpm"] is not None for f in frames]))
     assert s["stillness"] == 1.0 and s["person_found"] is True
+
+
+def test_a_device_that_runs_for_months_keeps_only_the_recent_breaths_and_holds() -> None:
+    """The summary's lists are capped (``history``); what is kept is the newest, and the
+    readings are the same as with everything kept."""
+    sig = ts.scenario("box", fps=15, seed=1)  # 160 s: 10 breaths, 20 holds
+    everything = BreathEstimator(15, EstimatorSettings(history=None))
+    capped = BreathEstimator(15, EstimatorSettings(history=4))
+    assert feed(capped, sig) == feed(everything, sig)
+    full, short = everything.summary(), capped.summary()
+    assert len(full["breaths"]) > 4 and len(full["holds"]) > 4
+    assert short["breaths"] == full["breaths"][-4:]
+    assert short["holds"] == full["holds"][-4:]
+    assert len(capped.rate.session_periods) == 4 < len(everything.rate.session_periods)
 
 
 def test_displacement_is_the_cleaned_signal() -> None:

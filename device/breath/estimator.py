@@ -67,6 +67,9 @@ class EstimatorSettings:
     blip_depth: float = 0.15  # ... and this fraction of the depth to end the hold
     min_quality: float = 0.3  # below this quality no rate is shown
     remove_steps: bool = True  # off when the front end cannot make steps (key-chained motion)
+    # The summary's breaths, holds and periods: the last this many (the device runs for
+    # months; 200 breaths is 10 minutes at 20/min); None keeps them all (a video file).
+    history: int | None = 200
 
 
 class BreathEstimator:
@@ -80,8 +83,8 @@ class BreathEstimator:
         self.bank = FilterBank(self.fps)
         self._iy = self.bank.nearest(self.cfg.cutoff_hz)
         self.noise = NoiseFloor(self.fps)
-        self.strokes = StrokeTracker(self.fps)
-        self.rate = RateTracker(self.cfg.min_bpm, self.cfg.max_bpm)
+        self.strokes = StrokeTracker(self.fps, history=self.cfg.history)
+        self.rate = RateTracker(self.cfg.min_bpm, self.cfg.max_bpm, history=self.cfg.history)
         self.repeat = Periodicity(self.fps)
         self._repeat_scores: deque[float] = deque(maxlen=3)
         self._swings: deque[float] = deque(maxlen=6)
@@ -98,7 +101,7 @@ class BreathEstimator:
         self._offset = 0.0
         self._restart = True
         self._moving_until = -math.inf
-        self.breaths: list[dict] = []
+        self.breaths: deque[dict] = deque(maxlen=self.cfg.history)
         self._breath_open = False
         self._n = self._n_present = self._n_still = self._n_rate = 0
 
@@ -130,17 +133,19 @@ class BreathEstimator:
 
     def pop_events(self) -> list[BreathEvent]:
         """Breath events confirmed since the last call, in confirmation order."""
-        ev = self.strokes.events
-        self.strokes.events = []
+        ev = list(self.strokes.events)
+        self.strokes.events.clear()
         return ev
 
     def holds(self) -> list[dict]:
-        """Hold segments so far (lag-corrected); one still going ends at the last sample."""
+        """Hold segments (the last ``history``, lag-corrected); one still going ends at the
+        last sample."""
         return [{"start": h.start, "end": h.end if h.end is not None else self._t_prev}
                 for h in self.strokes.holds]
 
     def summary(self) -> dict:
-        """Session summary with the field names of ``breathe analyze --json``."""
+        """Session summary with the field names of ``breathe analyze --json`` (over the last
+        ``history`` breaths, holds and periods; all of them with ``history=None``)."""
         complete = [b for b in self.breaths if b["end"] is not None]
         return {
             "rate_bpm": self.rate.session_rate(),

@@ -79,13 +79,15 @@ class Hold:
 class StrokeTracker:
     """Live phase, holds and confirmed extrema from smoothed samples."""
 
-    def __init__(self, fps: float, edge_s: float = 0.5, creep_s: float = 1.0) -> None:
+    def __init__(self, fps: float, edge_s: float = 0.5, creep_s: float = 1.0,
+                 history: int | None = 200) -> None:
         self.edge_s = edge_s
         self.fps = fps
         self._level_alpha = 1.0 / (2.0 * fps)  # hold level: 2 s running mean
         self._recent: deque[float] = deque(maxlen=max(2, round(creep_s * fps) + 1))
-        self.events: list[BreathEvent] = []
-        self.holds: list[Hold] = []
+        # taken by the estimator every sample; capped for whoever never takes them
+        self.events: deque[BreathEvent] = deque(maxlen=history)
+        self.holds: deque[Hold] = deque(maxlen=history)  # the last ``history`` holds
         self.extrema: deque[Extremum] = deque(maxlen=8)
         self._trail: deque[tuple[float, float]] = deque(maxlen=max(8, round(30.0 * fps)))
         self._last_t: float | None = None

@@ -89,15 +89,20 @@ class BreathPipeline:
         self._calm = 0  # landmark refreshes in a row that left the region where it was
 
     @classmethod
-    def from_settings(cls, settings, fps: float, backend: LandmarkBackend | None = None
-                      ) -> BreathPipeline:
-        """The pipeline the config describes (``[vision]`` and ``[breath]``)."""
+    def from_settings(cls, settings, fps: float, backend: LandmarkBackend | None = None,
+                      *, whole_file: bool = False) -> BreathPipeline:
+        """The pipeline the config describes (``[vision]`` and ``[breath]``).
+
+        ``whole_file``: the estimator's summary keeps every breath and hold (a video file);
+        otherwise the last ``EstimatorSettings.history`` (a camera that runs for months).
+        """
         from device.vision.factory import backend_from_settings
 
         b = settings.breath
         estimator = BreathEstimator(fps=fps, settings=EstimatorSettings(
             min_bpm=b.min_rate_bpm, max_bpm=b.max_rate_bpm, min_quality=b.min_quality,
-            max_silence_s=b.max_hold_s, remove_steps=False))
+            max_silence_s=b.max_hold_s, remove_steps=False,
+            history=None if whole_file else EstimatorSettings.history))
         if backend is None:
             backend = backend_from_settings(settings.vision)
         return cls(backend, fps, refresh_s=settings.vision.landmark_refresh_s,
