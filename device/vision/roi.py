@@ -102,20 +102,53 @@ def roi_moved(old: Roi, new: Roi, tolerance: float = 0.08) -> bool:
                 or abs(new.scale_px - old.scale_px) > tolerance * old.scale_px)
 
 
-def background_roi(lm: Landmarks, frame_shape: tuple[int, ...], person: Roi) -> Roi | None:
-    """The whole frame minus the person: camera shake moves it, breathing does not.
+BACKGROUND_SIDE = 128  # px: the square of background that measures camera shake
 
-    Returns None when too little background is left to measure.
+
+def background_roi(lm: Landmarks, image: np.ndarray, person: Roi,
+                   side: int = BACKGROUND_SIDE) -> Roi | None:
+    """The most textured square of background: camera shake moves it, breathing does not.
+
+    The person (from the landmarks' extent, from above the head down) is left out. Among the
+    squares that fit beside or above them, the one whose weakest gradient direction is
+    strongest wins, since it pins a translation down best. A square is cheap to follow every
+    frame; the whole frame cost more than the person's own region. None when none fits.
     """
-    height, width = frame_shape[:2]
+    height, width = image.shape[:2]
     sw = person.scale_px
     xs = lm.points[:, 0]
     x0 = int(max(0, min(xs.min(), person.x0) - 0.35 * sw))
     x1 = int(min(width, max(xs.max(), person.x1) + 0.35 * sw))
     top = lm.xy(NOSE)[1] - 1.0 * sw if lm.visible(NOSE, 0.3) else person.y0 - 0.8 * sw
     y0 = int(max(0, top))
-    mask = np.ones((height, width), np.float32)
-    mask[y0:, x0:x1] = 0.0
-    if mask.mean() < 0.12:
+    if side > width or side > height:
         return None
-    return Roi(0, 0, width, height, scale_px=sw, mask=mask)
+    step = max(4, side // 4)
+    bx, by = np.meshgrid(np.arange(0, width - side + 1, step),
+                         np.arange(0, height - side + 1, step))
+    bx, by = bx.ravel(), by.ravel()
+    free = (bx + side <= x0) | (bx >= x1) | (by + side <= y0)
+    if not free.any():
+        return None
+    bx, by = bx[free], by[free]
+    energy = _weakest_gradient(image, bx, by, side)
+    best = int(np.argmax(energy))
+    x, y = int(bx[best]), int(by[best])
+    return Roi(x, y, x + side, y + side, scale_px=sw)
+
+
+def _weakest_gradient(image: np.ndarray, bx: np.ndarray, by: np.ndarray,
+                      side: int) -> np.ndarray:
+    """Per square (top-left ``bx``, ``by``, frame px): the smaller eigenvalue of its summed
+    structure tensor, on the green channel at half size (integral images: one pass)."""
+    grey = image[..., 1] if image.ndim == 3 else image
+    small = cv2.pyrDown(grey).astype(np.float32)
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    a0, b0, n = bx // 2, by // 2, side // 2
+    sums = []
+    for g in (gx * gx, gy * gy, gx * gy):
+        ii = cv2.integral(g, sdepth=cv2.CV_64F)
+        sums.append(ii[b0 + n, a0 + n] - ii[b0, a0 + n] - ii[b0 + n, a0] + ii[b0, a0])
+    xx, yy, xy = sums
+    return (xx + yy) / 2.0 - np.sqrt(((xx - yy) / 2.0) ** 2 + xy * xy)
