@@ -103,7 +103,8 @@ def roi_moved(old: Roi, new: Roi, tolerance: float = 0.08) -> bool:
 
 
 BACKGROUND_SIDE = 128  # px: the square of background that measures camera shake ...
-BACKGROUND_MIN = 48  # ... or a box as large beside a big person, at least this wide
+BACKGROUND_MIN = 96  # ... or a box as large beside a big person, at least this wide (a
+# narrower strip measured shake worse than the low-pass fallback does: synthetic shake scene)
 
 
 def background_roi(lm: Landmarks, image: np.ndarray, person: Roi,
