@@ -1,4 +1,4 @@
-"""The background square that measures camera shake (device.vision.roi.background_roi)."""
+"""The background patch that measures camera shake (device.vision.roi.background_roi)."""
 
 from __future__ import annotations
 
