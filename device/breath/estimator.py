@@ -255,7 +255,8 @@ class BreathEstimator:
         if t - self._tuned_at > 0.5:
             self._tune(t)
         st = self.strokes
-        if st.hold_since is not None and t - st.hold_since > cfg.hold_rate_timeout_s:
+        if (st.hold_since is not None and t - st.hold_since > cfg.hold_rate_timeout_s) or (
+                self._still_without_turn(t)):
             self.repeat.reset()  # a long hold is no evidence against breathing after it
             self._repeat_scores.clear()
         watch = -1 if st.phase == "inhale" else 1 if st.phase == "exhale" else -st.last_dir or 1
@@ -274,6 +275,16 @@ class BreathEstimator:
         self._n_rate += rate is not None
         phase = st.phase if self._active(t) else None
         return BreathReading(t, phase, rate, quality, y, present=True, still=still)
+
+    def _still_without_turn(self, t: float) -> bool:
+        """No turn for ``hold_rate_timeout_s`` and the signal stayed near one level all that
+        time: a hold the tracker saw in pieces (it crept), not a wander (which is what the
+        repeat evidence is there to catch)."""
+        st, wait = self.strokes, self.cfg.hold_rate_timeout_s
+        if st.last_confirm is None or t - st.last_confirm <= wait or not self._swings:
+            return False
+        ys = [y for tc, y in st.recent_trail(t - wait)]
+        return bool(ys) and max(ys) - min(ys) <= 0.5 * statistics.median(self._swings)
 
     def _limits(self, sig_y: float, sig_v: float, gain_v: float) -> Limits:
         """The stroke tracker's thresholds now, from the noise of the smoothed signal

@@ -121,6 +121,15 @@ class StrokeTracker:
         self.last_confirm = t
         self._recent.clear()
 
+    def recent_trail(self, since: float) -> list[tuple[float, float]]:
+        """(lag-corrected time, smoothed value) of the samples from ``since`` on (≤ 30 s)."""
+        out = []
+        for tc, y in reversed(self._trail):
+            if tc < since:
+                break
+            out.append((tc, y))
+        return out
+
     @property
     def hold_since(self) -> float | None:
         """Lag-corrected start of the hold in progress, or None."""
