@@ -118,7 +118,7 @@ def test_a_breath_hold_is_no_breath_period() -> None:
     tracker = RateTracker()
     shown = feed(tracker, turning_points(cycles))
     assert all(r == pytest.approx(12.0, abs=0.05) for i, _, r in shown if i >= 4)
-    assert max(tracker.all_periods) < 24.0
+    assert max(tracker.session_periods) < 24.0
 
 
 def test_a_short_disturbance_keeps_the_old_breaths_a_long_one_does_not() -> None:

@@ -43,7 +43,7 @@ def analyse_clip(path: Path, backend, settings=None) -> Analysis:
     source = VideoFileSource(path)
     try:
         pipeline = BreathPipeline.from_settings(settings or Settings(), source.stats.fps,
-                                                backend)
+                                                backend, whole_file=True)
         if hasattr(backend, "reset"):
             backend.reset()
         return analyze_source(source, pipeline, str(path))

@@ -32,7 +32,7 @@ def decode_fps(path: Path) -> float:
 def stage_costs(path: Path, backend) -> dict:
     """Run the pipeline in this process; per-stage milliseconds per frame."""
     source = VideoFileSource(path)
-    pipeline = BreathPipeline.from_settings(Settings(), source.stats.fps, backend)
+    pipeline = BreathPipeline.from_settings(Settings(), source.stats.fps, backend, whole_file=True)
     result = analyze_source(source, pipeline, str(path))
     source.close()
     st = pipeline.stats

@@ -29,7 +29,7 @@ import statistics
 from collections import deque
 from dataclasses import dataclass
 
-from device.breath.extrema import Extremum, StrokeTracker
+from device.breath.extrema import Extremum, Limits, Sample, StrokeTracker
 from device.breath.filters import FilterBank, NoiseFloor
 from device.breath.quality import Periodicity, breath_quality
 from device.breath.rate import RateTracker
@@ -54,14 +54,22 @@ class EstimatorSettings:
     min_depth: float = 0.4  # no rate for breaths shallower than this (px: tracking jitter)
     min_bpm: float = 2.5
     max_bpm: float = 45.0
-    creep: float = 0.03  # a hold moves less than this fraction of the depth per second
+    creep: float = 0.03  # a hold moves less than this fraction of the depth per second ...
+    creep_k_y: float = 4.0  # ... or than this many noise stds of the smoothed signal
     hysteresis: float = 0.3  # extremum confirmation depth, fraction of the recent depth
     deadband: float = 0.08  # velocity dead band, fraction of the recent stroke speed
     noise_k_y: float = 5.0  # hysteresis floor in noise stds of the smoothed signal
     noise_k_v: float = 1.5  # dead-band floor in noise stds of the velocity
-    leave_k: float = 4.0  # a hold ends this many noise stds from its resting level
+    leave_k: float = 4.0  # a hold ends this many noise stds from its resting level ...
+    leave_depth: float = 0.04  # ... or this fraction of the depth, whichever is more ...
+    leave_max: float = 0.3  # ... but never more than this fraction of the depth
+    blip_k_y: float = 3.0  # a movement in a hold must carry this many noise stds ...
+    blip_depth: float = 0.15  # ... and this fraction of the depth to end the hold
     min_quality: float = 0.3  # below this quality no rate is shown
     remove_steps: bool = True  # off when the front end cannot make steps (key-chained motion)
+    # The summary's breaths, holds and periods: the last this many (the device runs for
+    # months; 200 breaths is 10 minutes at 20/min); None keeps them all (a video file).
+    history: int | None = 200
 
 
 class BreathEstimator:
@@ -75,8 +83,8 @@ class BreathEstimator:
         self.bank = FilterBank(self.fps)
         self._iy = self.bank.nearest(self.cfg.cutoff_hz)
         self.noise = NoiseFloor(self.fps)
-        self.strokes = StrokeTracker(self.fps)
-        self.rate = RateTracker(self.cfg.min_bpm, self.cfg.max_bpm)
+        self.strokes = StrokeTracker(self.fps, history=self.cfg.history)
+        self.rate = RateTracker(self.cfg.min_bpm, self.cfg.max_bpm, history=self.cfg.history)
         self.repeat = Periodicity(self.fps)
         self._repeat_scores: deque[float] = deque(maxlen=3)
         self._swings: deque[float] = deque(maxlen=6)
@@ -93,7 +101,7 @@ class BreathEstimator:
         self._offset = 0.0
         self._restart = True
         self._moving_until = -math.inf
-        self.breaths: list[dict] = []
+        self.breaths: deque[dict] = deque(maxlen=self.cfg.history)
         self._breath_open = False
         self._n = self._n_present = self._n_still = self._n_rate = 0
 
@@ -125,17 +133,19 @@ class BreathEstimator:
 
     def pop_events(self) -> list[BreathEvent]:
         """Breath events confirmed since the last call, in confirmation order."""
-        ev = self.strokes.events
-        self.strokes.events = []
+        ev = list(self.strokes.events)
+        self.strokes.events.clear()
         return ev
 
     def holds(self) -> list[dict]:
-        """Hold segments so far (lag-corrected); one still going ends at the last sample."""
+        """Hold segments (the last ``history``, lag-corrected); one still going ends at the
+        last sample."""
         return [{"start": h.start, "end": h.end if h.end is not None else self._t_prev}
                 for h in self.strokes.holds]
 
     def summary(self) -> dict:
-        """Session summary with the field names of ``breathe analyze --json``."""
+        """Session summary with the field names of ``breathe analyze --json`` (over the last
+        ``history`` breaths, holds and periods; all of them with ``history=None``)."""
         complete = [b for b in self.breaths if b["end"] is not None]
         return {
             "rate_bpm": self.rate.session_rate(),
@@ -245,23 +255,15 @@ class BreathEstimator:
         if t - self._tuned_at > 0.5:
             self._tune(t)
         st = self.strokes
-        if st.hold_since is not None and t - st.hold_since > cfg.hold_rate_timeout_s:
+        if (st.hold_since is not None and t - st.hold_since > cfg.hold_rate_timeout_s) or (
+                self._still_without_turn(t)):
             self.repeat.reset()  # a long hold is no evidence against breathing after it
             self._repeat_scores.clear()
         watch = -1 if st.phase == "inhale" else 1 if st.phase == "exhale" else -st.last_dir or 1
         k = self._pick[watch]
         sig_y = sigma * bank.filters[self._iy].gain_y
-        depth = self._depth()
-        h = max(cfg.noise_k_y * sig_y, cfg.hysteresis * depth, cfg.min_swing)
-        up = max(self._band[1], cfg.noise_k_v * sig_v * bank.gains_v[k])
-        down = max(self._band[-1], cfg.noise_k_v * sig_v * bank.gains_v[k])
-        blip = max(3.0 * sig_y, 0.15 * depth, cfg.min_swing)
-        creep = max(4.0 * sig_y, cfg.creep * depth)
-        leave = max(cfg.leave_k * sig_y * self._inflate, 0.04 * depth, cfg.min_swing)
-        if depth:
-            leave = min(leave, 0.3 * depth)  # never ask for most of a breath to end a hold
-        ext = st.step(t, y, bank.delays[self._iy], bank.v[k], bank.delays[k], up, down, h,
-                      blip, self._hold_s, creep, leave, depth)
+        sample = Sample(t, y, bank.delays[self._iy], bank.v[k], bank.delays[k])
+        ext = st.step(sample, self._limits(sig_y, sig_v, bank.gains_v[k]))
         if ext is not None:
             self._on_extremum(ext)
             self._tune(t)
@@ -273,6 +275,37 @@ class BreathEstimator:
         self._n_rate += rate is not None
         phase = st.phase if self._active(t) else None
         return BreathReading(t, phase, rate, quality, y, present=True, still=still)
+
+    def _still_without_turn(self, t: float) -> bool:
+        """No turn for ``hold_rate_timeout_s`` and the signal stayed near one level all that
+        time: a hold the tracker saw in pieces (it crept), not a wander (which is what the
+        repeat evidence is there to catch)."""
+        st, wait = self.strokes, self.cfg.hold_rate_timeout_s
+        if st.last_confirm is None or t - st.last_confirm <= wait or not self._swings:
+            return False
+        ys = [y for tc, y in st.recent_trail(t - wait)]
+        return bool(ys) and max(ys) - min(ys) <= 0.5 * statistics.median(self._swings)
+
+    def _limits(self, sig_y: float, sig_v: float, gain_v: float) -> Limits:
+        """The stroke tracker's thresholds now, from the noise of the smoothed signal
+        (``sig_y``), the velocity noise (``sig_v``) through the watching filter's gain, and
+        the recent breaths."""
+        cfg = self.cfg
+        depth = self._depth()
+        noise_v = cfg.noise_k_v * sig_v * gain_v
+        leave = max(cfg.leave_k * sig_y * self._inflate, cfg.leave_depth * depth, cfg.min_swing)
+        if depth:
+            leave = min(leave, cfg.leave_max * depth)  # never ask for most of a breath
+        return Limits(
+            up=max(self._band[1], noise_v),
+            down=max(self._band[-1], noise_v),
+            confirm=max(cfg.noise_k_y * sig_y, cfg.hysteresis * depth, cfg.min_swing),
+            blip=max(cfg.blip_k_y * sig_y, cfg.blip_depth * depth, cfg.min_swing),
+            hold_s=self._hold_s,
+            creep=max(cfg.creep_k_y * sig_y, cfg.creep * depth),
+            leave=leave,
+            depth=depth,
+        )
 
     def _on_extremum(self, ext: Extremum) -> None:
         self._last_ext_t = ext.confirmed_at

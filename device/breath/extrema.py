@@ -6,14 +6,15 @@ Two views of the same signal, each doing what it is good at:
   velocity leaves the dead band downwards (and to inhale upwards), so a slow turn never
   flickers; a still stretch longer than ``hold_s`` becomes a hold, dated from when it began;
 * breath boundaries come from extrema with hysteresis: a peak counts only once the smoothed
-  signal has fallen ``h`` (a fraction of the recent depth) below it, so noise and drift in a
-  long hold cannot make breaths. A confirmed extremum is dated when the movement turned: the
-  end of a hold if one sat on it (box breathing starts its inhale when the hold ends), else
-  the top of the smooth turn.
+  signal has fallen ``Limits.confirm`` (a fraction of the recent depth) below it, so noise
+  and drift in a long hold cannot make breaths. A confirmed extremum is dated when the
+  movement turned: the end of a hold if one sat on it (box breathing starts its inhale when
+  the hold ends), else the top of the smooth turn.
 
 Every time this module reports is corrected for the smoother's lag (``ydelay`` for the signal,
-``vdelay`` for the velocity, passed in with each sample because the velocity filter adapts).
-The tracker never looks ahead: all state is in the instance.
+``vdelay`` for the velocity, passed in with each ``Sample`` because the velocity filter
+adapts). The thresholds come with each sample too (``Limits``): the estimator scales them to
+the noise and the recent breaths. The tracker never looks ahead: all state is in the instance.
 """
 
 from __future__ import annotations
@@ -41,6 +42,34 @@ class Extremum:
     flips: int = 1  # live phase reversals since the previous extremum (1 expected)
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One smoothed sample, as the tracker sees it."""
+
+    t: float  # frame time (s)
+    y: float  # smoothed displacement
+    ydelay: float  # lag of ``y`` (s)
+    v: float  # velocity, from the filter watching for the next movement's onset
+    vdelay: float  # lag of ``v`` (s)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """This sample's thresholds, in displacement units unless said. The estimator scales them
+    to the noise floor and to the recent breaths."""
+
+    up: float  # velocity above this: moving up (inhaling)
+    down: float  # velocity below minus this: moving down (exhaling)
+    confirm: float  # an extremum counts once the signal has come back this far (hysteresis)
+    blip: float  # a movement inside a hold must carry this far before it ends the hold
+    hold_s: float  # a still stretch at least this long (s) is a hold ...
+    creep: float  # ... if it moved no further than this within ``creep_s``: a slow exhale
+    # tail creeps further and is still an exhale
+    leave: float  # the signal this far from a hold's resting level ends the hold (seen
+    # sooner than by the velocity, because the level of a hold is known precisely)
+    depth: float = 0.0  # the recent breath depth (0: not known yet)
+
+
 @dataclass
 class Hold:
     start: float
@@ -50,13 +79,15 @@ class Hold:
 class StrokeTracker:
     """Live phase, holds and confirmed extrema from smoothed samples."""
 
-    def __init__(self, fps: float, edge_s: float = 0.5, creep_s: float = 1.0) -> None:
+    def __init__(self, fps: float, edge_s: float = 0.5, creep_s: float = 1.0,
+                 history: int | None = 200) -> None:
         self.edge_s = edge_s
         self.fps = fps
         self._level_alpha = 1.0 / (2.0 * fps)  # hold level: 2 s running mean
         self._recent: deque[float] = deque(maxlen=max(2, round(creep_s * fps) + 1))
-        self.events: list[BreathEvent] = []
-        self.holds: list[Hold] = []
+        # taken by the estimator every sample; capped for whoever never takes them
+        self.events: deque[BreathEvent] = deque(maxlen=history)
+        self.holds: deque[Hold] = deque(maxlen=history)  # the last ``history`` holds
         self.extrema: deque[Extremum] = deque(maxlen=8)
         self._trail: deque[tuple[float, float]] = deque(maxlen=max(8, round(30.0 * fps)))
         self._last_t: float | None = None
@@ -90,48 +121,50 @@ class StrokeTracker:
         self.last_confirm = t
         self._recent.clear()
 
+    def recent_trail(self, since: float) -> list[tuple[float, float]]:
+        """(lag-corrected time, smoothed value) of the samples from ``since`` on (≤ 30 s)."""
+        out = []
+        for tc, y in reversed(self._trail):
+            if tc < since:
+                break
+            out.append((tc, y))
+        return out
+
     @property
     def hold_since(self) -> float | None:
         """Lag-corrected start of the hold in progress, or None."""
         return self.holds[-1].start if self.in_hold and self.holds else None
 
-    def step(self, t: float, y: float, ydelay: float, v: float, vdelay: float, up: float,
-             down: float, h: float, blip: float, hold_s: float, creep: float,
-             leave: float, depth: float = 0.0) -> Extremum | None:
-        """Advance one sample; return an extremum if one was confirmed now.
-
-        ``creep``: how far the signal may move within ``creep_s`` and still be holding (a
-        slow exhale tail creeps further and is still an exhale). ``leave``: how far from its
-        resting level the signal must go to end a hold (seen sooner than by the velocity,
-        because the level of a hold is known precisely).
-        """
+    def step(self, s: Sample, lim: Limits) -> Extremum | None:
+        """Advance one sample; return an extremum if one was confirmed now."""
+        t, y = s.t, s.y
         if self.t0 is None:
             self.reset(t)
             self.move_y = y
         self._last_t = t
-        self._h = h
-        self._depth = depth
+        self._h = lim.confirm
+        self._depth = lim.depth
         self._recent.append(y)
-        self._trail.append((t - ydelay, y))
+        self._trail.append((t - s.ydelay, y))
         self._follow_stroke(y)
-        if self.in_hold and self._leave_hold(t, y, ydelay, leave):
-            return self._extremum_step(t, y, ydelay, v)
-        self._phase_step(t, y, v, vdelay, up, down, blip, hold_s, creep)
-        return self._extremum_step(t, y, ydelay, v)
+        if self.in_hold and self._leave_hold(t, y, s.ydelay, lim.leave):
+            return self._extremum_step(t, y, s.ydelay, s.v)
+        self._phase_step(s, lim)
+        return self._extremum_step(t, y, s.ydelay, s.v)
 
     # ---- live phase and holds ----------------------------------------------------------
 
-    def _phase_step(self, t: float, y: float, v: float, vdelay: float, up: float, down: float,
-                    blip: float, hold_s: float, creep: float) -> None:
-        state = 1 if v > up else -1 if v < -down else 0
-        tc = t - vdelay
+    def _phase_step(self, s: Sample, lim: Limits) -> None:
+        t, y, v = s.t, s.y, s.v
+        state = 1 if v > lim.up else -1 if v < -lim.down else 0
+        tc = t - s.vdelay
         if state != self.move:
             self.move, self.move_t, self.move_y = state, tc, y
         if state == 0:
             if self.dwell_t is None:
                 self.dwell_t = tc
-            if (not self.in_hold and tc - self.dwell_t >= hold_s
-                    and abs(y - self._recent[0]) <= creep):
+            if (not self.in_hold and tc - self.dwell_t >= lim.hold_s
+                    and abs(y - self._recent[0]) <= lim.creep):
                 self.in_hold = True
                 self.level = sum(self._recent) / len(self._recent)
                 self.holds.append(Hold(self.dwell_t))
@@ -142,7 +175,7 @@ class StrokeTracker:
         # Moving: say so at once (low lag) — except in a hold, which ends only once the
         # movement has carried ``blip`` far (or the signal left its level, see _leave_hold),
         # so a noise blip inside a hold neither splits, ends nor flickers it.
-        carried = abs(y - self.move_y) >= blip
+        carried = abs(y - self.move_y) >= lim.blip
         if self.in_hold and not carried:
             return
         if state != self.last_dir and self.phase in (INHALE, EXHALE):

@@ -77,6 +77,10 @@ class RoiMotion:
         self._p = np.zeros(2)
         self._last_t = None
 
+    def key_due(self, t: float) -> bool:
+        """True when the next :meth:`update` starts a key (none yet, or the key is old)."""
+        return self._key is None or t - self._key_t > self.key_max_age_s
+
     # -- measuring -------------------------------------------------------------------------
     def update(self, t: float, image: np.ndarray) -> MotionSample:
         """Measure the ROI in ``image`` (the whole frame, BGR or grey)."""

@@ -76,7 +76,7 @@ class BreathPipeline:
         self.estimator = estimator or BreathEstimator(
             fps=fps, settings=EstimatorSettings(remove_steps=False))
         self.motion = RoiMotion()
-        self.background = RoiMotion(work_width=160, key_max_shift=3.0)
+        self.background = RoiMotion(work_width=64, key_max_shift=3.0)
         self._shake = (0.0, 0.0)  # last trusted background (dy, dx), held when untrusted
         self._dx_slow = 0.0
         self._jitter_ms = 0.0  # running mean square of the sideways jitter
@@ -89,15 +89,20 @@ class BreathPipeline:
         self._calm = 0  # landmark refreshes in a row that left the region where it was
 
     @classmethod
-    def from_settings(cls, settings, fps: float, backend: LandmarkBackend | None = None
-                      ) -> BreathPipeline:
-        """The pipeline the config describes (``[vision]`` and ``[breath]``)."""
+    def from_settings(cls, settings, fps: float, backend: LandmarkBackend | None = None,
+                      *, whole_file: bool = False) -> BreathPipeline:
+        """The pipeline the config describes (``[vision]`` and ``[breath]``).
+
+        ``whole_file``: the estimator's summary keeps every breath and hold (a video file);
+        otherwise the last ``EstimatorSettings.history`` (a camera that runs for months).
+        """
         from device.vision.factory import backend_from_settings
 
         b = settings.breath
         estimator = BreathEstimator(fps=fps, settings=EstimatorSettings(
             min_bpm=b.min_rate_bpm, max_bpm=b.max_rate_bpm, min_quality=b.min_quality,
-            max_silence_s=b.max_hold_s, remove_steps=False))
+            max_silence_s=b.max_hold_s, remove_steps=False,
+            history=None if whole_file else EstimatorSettings.history))
         if backend is None:
             backend = backend_from_settings(settings.vision)
         return cls(backend, fps, refresh_s=settings.vision.landmark_refresh_s,
@@ -135,12 +140,14 @@ class BreathPipeline:
 
     def _compensate(self, t: float, sample: MotionSample, image_bgr: np.ndarray) -> MotionSample:
         """Subtract camera shake, measured on the background, from the person's motion."""
-        if self.background.roi is None or not sample.valid:
+        background = self.background
+        if background.roi is None or not sample.valid:
             return sample
-        bg = self.background.update(t, image_bgr)
-        if (bg.valid and self.background.texture >= MIN_TEXTURE
-                and bg.residual < BACKGROUND_MISFIT):
-            self._shake = (bg.displacement, bg.dx)
+        # A plain wall cannot show shake: it is looked at again only when its key is due.
+        if background.texture >= MIN_TEXTURE or background.key_due(t):
+            bg = background.update(t, image_bgr)
+            if bg.valid and background.texture >= MIN_TEXTURE and bg.residual < BACKGROUND_MISFIT:
+                self._shake = (bg.displacement, bg.dx)
         # An untrusted frame keeps the last trusted shake, so the output never steps.
         return MotionSample(sample.displacement - self._shake[0], sample.dx - self._shake[1],
                             sample.speed, sample.residual, sample.valid)
@@ -163,11 +170,10 @@ class BreathPipeline:
             return sample
         return MotionSample(smooth, sample.dx, sample.speed, sample.residual, sample.valid)
 
-    def _place(self, roi: Roi | None, landmarks: Landmarks | None,
-               shape: tuple[int, ...]) -> None:
+    def _place(self, roi: Roi | None, landmarks: Landmarks | None, image: np.ndarray) -> None:
         self.motion.reset(roi)
         self.background.reset(
-            background_roi(landmarks, shape, roi) if roi is not None and landmarks else None)
+            background_roi(landmarks, image, roi) if roi is not None and landmarks else None)
         self._dx_slow = 0.0
         if roi is not None and self._deshake is not None:
             self._deshake.reset(self.motion.level)  # settle on the level it continues from
@@ -188,11 +194,11 @@ class BreathPipeline:
         if roi is None:
             if current is not None:
                 log.debug("t=%.2f person lost; region cleared", t)
-                self._place(None, None, image_bgr.shape)
+                self._place(None, None, image_bgr)
             self._next_landmarks = t + self.absent_retry_s
             return
         if current is None or roi_moved(current, roi) or t < self._unsettled_until + 0.5:
-            self._place(roi, found, image_bgr.shape)
+            self._place(roi, found, image_bgr)
             self._calm = 0
         else:
             self._calm += 1

@@ -50,7 +50,8 @@ class RateTracker:
     def __init__(self, min_bpm: float = 2.5, max_bpm: float = 45.0, window_s: float = 15.0,
                  min_count: int = 4, change: float = 0.15, cycles: int = 4,
                  shown_s: float = 30.0, min_shown: int = 2,
-                 peak_weight: float = 2.0, outlier: float = 1.6, restart: float = 0.4) -> None:
+                 peak_weight: float = 2.0, outlier: float = 1.6, restart: float = 0.4,
+                 history: int | None = 200) -> None:
         self.min_period = 60.0 / max_bpm
         self.max_period = 60.0 / min_bpm
         self.window_s = window_s
@@ -65,7 +66,7 @@ class RateTracker:
         self.periods: deque[tuple[float, float]] = deque(maxlen=40)  # (end time, period)
         self._by_kind: dict[str, deque[tuple[float, float]]] = {
             k: deque(maxlen=40) for k in KINDS}
-        self.all_periods: list[float] = []
+        self.session_periods: deque[float] = deque(maxlen=history)  # for the session rate
         self._last: dict[str, tuple[float, int]] = {}
         self._epoch = 0
         self.fresh = 0  # periods measured since the last disturbance
@@ -106,7 +107,7 @@ class RateTracker:
             return None
         self.periods.append((t, period))
         self._by_kind[kind].append((t, period))
-        self.all_periods.append(period)
+        self.session_periods.append(period)
         self.fresh += 1
         self._follow_change()
         self._estimate()
@@ -185,5 +186,6 @@ class RateTracker:
         return None if self.shown_period is None else 60.0 / self.shown_period
 
     def session_rate(self) -> float | None:
-        """Rate over the whole session (median period), for the summary."""
-        return 60.0 / statistics.median(self.all_periods) if self.all_periods else None
+        """Rate over the session (median period of the last ``history``), for the summary."""
+        kept = self.session_periods
+        return 60.0 / statistics.median(kept) if kept else None

@@ -41,7 +41,8 @@ def analyze(ctx: click.Context, video: Path, json_out: Path | None, plot_out: Pa
     source = open_video(video)
     landmarks = backend_from_settings(settings.vision)
     try:
-        pipeline = BreathPipeline.from_settings(settings, source.stats.fps, landmarks)
+        pipeline = BreathPipeline.from_settings(settings, source.stats.fps, landmarks,
+                                                whole_file=True)
         total = getattr(source, "frame_count", None)
         show = sys.stderr.isatty() and json_out != Path("-")
         with click.progressbar(length=total or 0, label="analyzing", file=sys.stderr,

@@ -102,20 +102,73 @@ def roi_moved(old: Roi, new: Roi, tolerance: float = 0.08) -> bool:
                 or abs(new.scale_px - old.scale_px) > tolerance * old.scale_px)
 
 
-def background_roi(lm: Landmarks, frame_shape: tuple[int, ...], person: Roi) -> Roi | None:
-    """The whole frame minus the person: camera shake moves it, breathing does not.
+BACKGROUND_SIDE = 128  # px: the square of background that measures camera shake ...
+BACKGROUND_MIN = 96  # ... or a box as large beside a big person, at least this wide (a
+# narrower strip measured shake worse than the low-pass fallback does: synthetic shake scene)
 
-    Returns None when too little background is left to measure.
+
+def background_roi(lm: Landmarks, image: np.ndarray, person: Roi,
+                   side: int = BACKGROUND_SIDE) -> Roi | None:
+    """The most textured patch of background: camera shake moves it, breathing does not.
+
+    The person (from the landmarks' extent, from above the head down) is left out. Among the
+    ``side``-px squares that fit beside or above them the one whose weakest gradient direction
+    is strongest wins, since it pins a translation down best; a person too big for a square
+    beside them leaves a narrower, taller box of the same area. A patch is cheap to follow
+    every frame; the whole frame cost more than the person's own region. None when nothing
+    at least ``BACKGROUND_MIN`` px wide is left.
     """
-    height, width = frame_shape[:2]
+    height, width = image.shape[:2]
     sw = person.scale_px
     xs = lm.points[:, 0]
     x0 = int(max(0, min(xs.min(), person.x0) - 0.35 * sw))
     x1 = int(min(width, max(xs.max(), person.x1) + 0.35 * sw))
     top = lm.xy(NOSE)[1] - 1.0 * sw if lm.visible(NOSE, 0.3) else person.y0 - 0.8 * sw
     y0 = int(max(0, top))
-    mask = np.ones((height, width), np.float32)
-    mask[y0:, x0:x1] = 0.0
-    if mask.mean() < 0.12:
+    shapes = {(side, side)}
+    for gap in (x0, width - x1):  # a strip beside the person
+        if BACKGROUND_MIN <= gap < side:
+            shapes.add((gap, min(height, side * side // gap)))
+    if BACKGROUND_MIN <= y0 < side:  # a band above the head
+        shapes.add((min(width, side * side // y0), y0))
+    tensor = _structure_integrals(image)
+    best: tuple[float, int, int, int, int] | None = None
+    for bw, bh in shapes:
+        if bw > width or bh > height:
+            continue
+        # a grid of positions, plus those flush against the person's side and head
+        cols = np.append(np.arange(0, width - bw + 1, max(4, bw // 4)), [x0 - bw, x1])
+        rows = np.append(np.arange(0, height - bh + 1, max(4, bh // 4)), y0 - bh)
+        bx, by = np.meshgrid(np.unique(cols[(cols >= 0) & (cols <= width - bw)]),
+                             np.unique(rows[(rows >= 0) & (rows <= height - bh)]))
+        bx, by = bx.ravel(), by.ravel()
+        free = (bx + bw <= x0) | (bx >= x1) | (by + bh <= y0)
+        if not free.any():
+            continue
+        energy = _weakest_gradient(tensor, bx[free], by[free], bw, bh)
+        k = int(np.argmax(energy))
+        if best is None or energy[k] > best[0]:
+            best = (float(energy[k]), int(bx[free][k]), int(by[free][k]), bw, bh)
+    if best is None:
         return None
-    return Roi(0, 0, width, height, scale_px=sw, mask=mask)
+    _, x, y, bw, bh = best
+    return Roi(x, y, x + bw, y + bh, scale_px=sw)
+
+
+def _structure_integrals(image: np.ndarray) -> list[np.ndarray]:
+    """Integral images of gx², gy² and gx·gy on the green channel at half size."""
+    grey = image[..., 1] if image.ndim == 3 else image
+    small = cv2.pyrDown(grey).astype(np.float32)
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    return [cv2.integral(g, sdepth=cv2.CV_64F) for g in (gx * gx, gy * gy, gx * gy)]
+
+
+def _weakest_gradient(tensor: list[np.ndarray], bx: np.ndarray, by: np.ndarray,
+                      bw: int, bh: int) -> np.ndarray:
+    """Per box (top-left ``bx``, ``by``, size ``bw`` x ``bh`` frame px): the smaller eigenvalue
+    of its summed structure tensor."""
+    a0, b0, nw, nh = bx // 2, by // 2, bw // 2, bh // 2
+    xx, yy, xy = (ii[b0 + nh, a0 + nw] - ii[b0, a0 + nw] - ii[b0 + nh, a0] + ii[b0, a0]
+                  for ii in tensor)
+    return (xx + yy) / 2.0 - np.sqrt(((xx - yy) / 2.0) ** 2 + xy * xy)
