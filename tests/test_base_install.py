@@ -76,19 +76,21 @@ def _run(venv: Path, code: str) -> str:
     return done.stdout
 
 
-def test_the_base_install_has_no_extras_and_imports_every_module(base_venv):
-    listed = json.loads(_run(base_venv, (
+def installed_distributions(venv: Path) -> list[str]:
+    return json.loads(_run(venv, (
         "import json, importlib.metadata as m;"
         "print(json.dumps(sorted(d.metadata['Name'].lower() for d in m.distributions())))")))
-    assert "breathe" in listed and "ai-edge-litert" in listed
-    assert [name for name in HEAVY if name in listed] == []
-    failures = json.loads(_run(base_venv, """
+
+
+def import_failures(venv: Path, *packages: str) -> dict[str, str]:
+    """Every module of ``packages``, imported from the venv's site-packages: what failed."""
+    return json.loads(_run(venv, f"""
 import importlib, json, pkgutil
-import common, device, webui, wire
-failed = {}
-for package in (common, wire, device, webui):
+failed = {{}}
+for name in {list(packages)!r}:
+    package = importlib.import_module(name)
     assert "site-packages" in package.__file__, package.__file__  # the installed copy
-    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+    for module in pkgutil.walk_packages(package.__path__, name + "."):
         if not module.name.endswith("__main__"):
             try:
                 importlib.import_module(module.name)
@@ -96,7 +98,13 @@ for package in (common, wire, device, webui):
                 failed[module.name] = repr(exc)
 print(json.dumps(failed))
 """))
-    assert failures == {}
+
+
+def test_the_base_install_has_no_extras_and_imports_every_module(base_venv):
+    listed = installed_distributions(base_venv)
+    assert "breathe" in listed and "ai-edge-litert" in listed
+    assert [name for name in HEAVY if name in listed] == []
+    assert import_failures(base_venv, "common", "wire", "device", "webui") == {}
     # the models and photos are inside the installed package, checked against their pins
     _run(base_venv, "from device.vision.models import MODELS, model_path\n"
                     "[model_path(name) for name in MODELS]\n"

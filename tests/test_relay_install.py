@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from relay_support import sim_device, write_relay_config
-from test_base_install import _python, project_copy
+from test_base_install import _python, _run, import_failures, installed_distributions, project_copy
 
 from relay import fleetsim
 
@@ -39,35 +39,15 @@ def relay_venv(tmp_path_factory) -> Path:
     return venv
 
 
-def _python_in(venv: Path, code: str) -> str:
-    done = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
-                          text=True, timeout=300, cwd=venv.parent)  # not the checkout
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 def test_the_relay_installs_without_the_device_and_imports_every_module(relay_venv):
-    listed = json.loads(_python_in(relay_venv, (
-        "import json, importlib.metadata as m;"
-        "print(json.dumps(sorted(d.metadata['Name'].lower() for d in m.distributions())))")))
+    listed = installed_distributions(relay_venv)
     assert "breathe-relay" in listed and "breathe" not in listed
     assert [name for name in DEVICE_ONLY if name in listed] == []
-    report = json.loads(_python_in(relay_venv, """
-import importlib, importlib.util, json, pkgutil
-import common, relay, wire
-failed = {}
-for package in (common, wire, relay):
-    assert "site-packages" in package.__file__, package.__file__  # the installed copy
-    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        try:
-            importlib.import_module(module.name)
-        except Exception as exc:
-            failed[module.name] = repr(exc)
-absent = [name for name in ("device", "webui", "cv2", "ai_edge_litert", "gpiozero", "flask")
-          if importlib.util.find_spec(name) is not None]
-print(json.dumps({"failed": failed, "present": absent}))
-"""))
-    assert report == {"failed": {}, "present": []}
+    assert import_failures(relay_venv, "common", "wire", "relay") == {}
+    present = json.loads(_run(relay_venv, (
+        "import importlib.util, json; print(json.dumps([n for n in ('device', 'webui', 'cv2', "
+        "'ai_edge_litert', 'gpiozero', 'flask') if importlib.util.find_spec(n)]))")))
+    assert present == []
 
 
 def test_breathe_relay_run_stores_and_acks_a_devices_sessions(relay_venv, broker, tmp_path):
