@@ -56,17 +56,21 @@ def project_copy(target: Path, *names: str) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def base_venv(tmp_path_factory) -> Path:
-    venv = tmp_path_factory.mktemp("base") / "venv"
+def fresh_venv(venv: Path, project: Path) -> Path:
+    """A new venv on the Python setup would choose, with ``project`` pip-installed into it."""
     subprocess.run([_python(), "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-           "--disable-pip-version-check"]
-    source = project_copy(tmp_path_factory.mktemp("source"), "pyproject.toml", "README.md",
-                          "common", "wire", "device", "webui", "relay")
-    done = subprocess.run([*pip, str(source)], capture_output=True, text=True, timeout=900)
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                           "--disable-pip-version-check", str(project)],
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return venv
+
+
+@pytest.fixture(scope="module")
+def base_venv(tmp_path_factory) -> Path:
+    source = project_copy(tmp_path_factory.mktemp("source"), "pyproject.toml", "README.md",
+                          "common", "wire", "device", "webui", "relay")
+    return fresh_venv(tmp_path_factory.mktemp("base") / "venv", source)
 
 
 def _run(venv: Path, code: str) -> str:

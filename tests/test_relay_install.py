@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 from relay_support import sim_device, write_relay_config
-from test_base_install import _python, _run, import_failures, installed_distributions, project_copy
+from test_base_install import (
+    _run,
+    fresh_venv,
+    import_failures,
+    installed_distributions,
+    project_copy,
+)
 
 from relay import fleetsim
 
@@ -27,16 +33,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def relay_venv(tmp_path_factory) -> Path:
-    venv = tmp_path_factory.mktemp("relay") / "venv"
-    subprocess.run([_python(), "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-           "--disable-pip-version-check"]
     source = project_copy(tmp_path_factory.mktemp("source"), "packaging/breathe-relay",
                           "common", "wire", "relay")
-    done = subprocess.run([*pip, str(source / "packaging" / "breathe-relay")],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return venv
+    return fresh_venv(tmp_path_factory.mktemp("relay") / "venv",
+                      source / "packaging" / "breathe-relay")
 
 
 def test_the_relay_installs_without_the_device_and_imports_every_module(relay_venv):
