@@ -11,15 +11,14 @@ import click
 
 from relay.cli import relay
 
-# Modules that contribute commands, in help order.
-MODULES = ["run_cmd", "analyze_cmd", "session_cmd", "patterns_cmd", "config_cmd", relay,
-           "bench_cmd", "claim_cmd", "webcert_cmd"]
+# Modules that contribute commands (help lists them by name).
+MODULES = ["run_cmd", "analyze_cmd", "session_cmd", "patterns_cmd", "config_cmd", "bench_cmd",
+           "claim_cmd", "webcert_cmd"]
 
 
 def _collect() -> list[click.Command]:
     return [command for name in MODULES
-            for command in ([name] if isinstance(name, click.Command)
-                            else importlib.import_module(f"device.cli.{name}").COMMANDS)]
+            for command in importlib.import_module(f"device.cli.{name}").COMMANDS]
 
 
-ALL = _collect()
+ALL = [*_collect(), relay]
