@@ -15,9 +15,10 @@ from vision_photos import EMPTY, PHOTOS, VIDEO_FRAMES, load_reference, reference
 from vision_photos import on_canvas as _on_canvas
 from vision_photos import shifted as _shifted
 
+from common.config import Settings
 from common.errors import BadInput, MissingExtra, SourceError
 from device.vision import anchors as ssd
-from device.vision.factory import make_backend
+from device.vision.factory import backend_from_settings, make_backend
 from device.vision.geometry import Roi, alignment_roi, crop, letterbox_roi, project, unletterbox
 from device.vision.litert_backend import LiteRTPoseBackend
 from device.vision.mediapipe_backend import MediaPipePoseBackend
@@ -109,15 +110,33 @@ def test_the_detector_is_released_while_a_person_is_tracked_and_comes_back_when_
     backend = LiteRTPoseBackend()
     frame = PHOTOS["astronaut_small_in_room"]
     first = backend.detect(frame, timestamp=0.0)
-    assert first is not None and backend.detector is not None
+    assert first is not None and backend.detector.loaded
     for t in range(1, 70, 3):  # tracked for over a minute: the detector is not needed
         assert backend.detect(_shifted(frame, t % 5, 0), timestamp=float(t)) is not None
-    assert backend.detector is None
+    assert not backend.detector.loaded
     assert backend.detect(EMPTY["blank_wall"], timestamp=71.0) is None  # the person left
-    assert backend.detector is not None  # loaded again to look for them
+    assert backend.detector.loaded  # loaded again to look for them
     back = backend.detect(frame, timestamp=72.0)
     assert back is not None and backend.last_times.ran_detection
     assert np.abs(back.points[KEY_POINTS, :2] - first.points[KEY_POINTS, :2]).max() < 3.0
+
+
+def test_a_whole_file_holds_one_model_at_a_time_while_the_person_is_tracked():
+    """breathe analyze: the detector goes as soon as a person is found, before the landmark
+    model is built, and comes back when they are lost; the landmarks are the daemon's."""
+    backend = backend_from_settings(Settings().vision, threads=1, whole_file=True)
+    assert backend.detector.loaded and not backend.landmarker.loaded
+    frame = PHOTOS["astronaut_small_in_room"]
+    first = backend.detect(frame, timestamp=0.0)
+    assert first is not None and backend.landmarker.loaded and not backend.detector.loaded
+    daemon = backend_from_settings(Settings().vision, threads=1)
+    assert np.array_equal(first.points, daemon.detect(frame, timestamp=0.0).points)
+    assert daemon.detector.loaded  # the daemon keeps it for DETECTOR_IDLE_S
+    assert backend.detect(EMPTY["blank_wall"], timestamp=1.0) is None  # the person left
+    assert backend.detector.loaded
+    back = backend.detect(frame, timestamp=2.0)
+    assert back is not None and backend.last_times.ran_detection
+    assert not backend.detector.loaded
 
 
 def test_tracking_recovers_on_the_same_frame_when_the_person_jumps():

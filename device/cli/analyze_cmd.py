@@ -39,7 +39,7 @@ def analyze(ctx: click.Context, video: Path, json_out: Path | None, plot_out: Pa
         settings = settings.model_copy(update={"vision": settings.vision.model_copy(
             update={"backend": backend})})
     source = open_video(video)
-    landmarks = backend_from_settings(settings.vision)
+    landmarks = backend_from_settings(settings.vision, whole_file=True)
     try:
         pipeline = BreathPipeline.from_settings(settings, source.stats.fps, landmarks,
                                                 whole_file=True)

@@ -28,7 +28,8 @@ def make_backend(
     models; "int8" runs a quantized landmark model you provide as ``landmark_model`` (none is
     shipped: every int8 recipe tried here moved nose/shoulders by 2-7 px on average, up to 23).
     ``options`` go to the backend (LiteRT: ``tracking``, ``min_detection_score``,
-    ``min_presence``; mediapipe: ``static_image_mode``, ``smooth_landmarks``, ...).
+    ``min_presence``, ``detector_idle_s``; mediapipe: ``static_image_mode``,
+    ``smooth_landmarks``, ...).
     """
     if name not in BACKENDS:
         raise BadInput(f"unknown landmark backend {name!r}; choose one of {', '.join(BACKENDS)}")
@@ -70,12 +71,21 @@ def _existing(path: str | Path | None, what: str) -> Path | None:
     return resolved
 
 
-def backend_from_settings(vision: Any, threads: int | None = None) -> LandmarkBackend:
-    """The backend the ``[vision]`` config section asks for."""
+def backend_from_settings(vision: Any, threads: int | None = None, *,
+                          whole_file: bool = False) -> LandmarkBackend:
+    """The backend the ``[vision]`` config section asks for.
+
+    ``whole_file``: a video analysed as fast as it decodes (``breathe analyze``). The LiteRT
+    detector is then released as soon as a person is tracked, before the landmark model is
+    built, so the two are held together only while someone is being found again (each time
+    about 0.3 s to rebuild it). The daemon keeps it for ``DETECTOR_IDLE_S`` of tracking.
+    """
     options: dict[str, Any] = {}
     if vision.backend == "litert":
         options = {"min_detection_score": vision.min_confidence,
                    "min_presence": vision.min_confidence}
+        if whole_file:
+            options["detector_idle_s"] = 0.0
     return make_backend(vision.backend, threads=threads or vision.threads,
                         variant=vision.model_variant, landmark_model=vision.landmark_model,
                         **options)

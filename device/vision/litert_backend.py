@@ -40,7 +40,7 @@ from device.vision.pose_tensors import (
     decode_landmarks,
     refine_with_heatmap,
 )
-from device.vision.runner import ModelRunner, release_memory
+from device.vision.runner import ModelRunner
 from device.vision.smoothing import OneEuroFilter
 from device.vision.types import LandmarkBackend, Landmarks
 
@@ -50,8 +50,8 @@ _DET_SCALE = 1
 _ROI_SCALE = 1.25
 log = logging.getLogger(__name__)
 _FRAME_INTERVAL = 1 / 30  # assumed time between calls that pass no timestamp (as mediapipe)
-# The detector (~30 MB resident) only runs to find a person who is not tracked: while one is,
-# it is loaded again only when they are lost (about 0.1-0.2 s, once).
+# The detector (~27 MB resident) only runs to find a person who is not tracked: after this long
+# tracking it is released, and loaded again only when they are lost (about 0.3 s, once).
 DETECTOR_IDLE_S = 60.0
 
 
@@ -107,14 +107,18 @@ class LiteRTPoseBackend(LandmarkBackend):
         tracking: bool = True,
         min_detection_score: float = 0.5,
         min_presence: float = 0.5,
+        detector_idle_s: float = DETECTOR_IDLE_S,
     ) -> None:
         if threads < 1:
             raise BadInput(f"threads must be >= 1, got {threads}")
-        self._detector_path = detector_path or model_path("pose_detection")
-        self._threads = threads
-        self.detector: ModelRunner | None = ModelRunner(self._detector_path, threads)
+        if not detector_idle_s >= 0:
+            raise BadInput(f"detector_idle_s must be >= 0 seconds, got {detector_idle_s}")
+        # The detector runs first; the landmark model is built at its first use, so with
+        # detector_idle_s = 0 the two are only held together while a person is being re-found.
+        self.detector = ModelRunner(detector_path or model_path("pose_detection"), threads)
         self._detector_used = 0.0  # self._t when the detector last ran
-        self.landmarker = ModelRunner(landmark_path or model_path("pose_landmark_full"), threads)
+        self.landmarker = ModelRunner(landmark_path or model_path("pose_landmark_full"), threads,
+                                      load=False)
         self.tracking = tracking
         self.min_presence = min_presence
         self._decode = ssd.DecodeOptions(min_score=min_detection_score)
@@ -136,7 +140,7 @@ class LiteRTPoseBackend(LandmarkBackend):
         self._lm_heatmap = self.landmarker.output_by_shape(
             lambda s: len(s) == 4 and s[-1] == 39, "heatmap"
         )
-        self.detector_idle_s = DETECTOR_IDLE_S
+        self.detector_idle_s = detector_idle_s
         self._roi: Roi | None = None
         self._aux_filter = OneEuroFilter()
         self._t = 0.0
@@ -181,15 +185,14 @@ class LiteRTPoseBackend(LandmarkBackend):
         points, presence = found
         if self.tracking:
             self._roi = self._next_roi(points)
-            if self.detector is not None and self._t - self._detector_used > self.detector_idle_s:
+            if self.detector.loaded and self._t - self._detector_used > self.detector_idle_s:
                 self._release_detector()
         body = points[:BODY_POINTS, :3].copy()
         return Landmarks(points=body, presence=presence, backend=self.name)
 
     def _release_detector(self) -> None:
         """A person tracked this long needs no detector: free its memory until they are lost."""
-        self.detector = None
-        release_memory()
+        self.detector.release()
         log.debug("pose detector released after %.0f s unused", self.detector_idle_s)
 
     def reset(self) -> None:
@@ -217,8 +220,6 @@ class LiteRTPoseBackend(LandmarkBackend):
         letterbox, pad = letterbox_roi(width, height, det_h / det_w)
         tensor = to_range(crop(image, letterbox, det_w, det_h, border_zero=True), -1.0, 1.0)
         timer.lap("preprocess")
-        if self.detector is None:
-            self.detector = ModelRunner(self._detector_path, self._threads)
         self._detector_used = self._t
         outputs = self.detector.run(tensor)
         timer.lap("detect_invoke")
@@ -232,6 +233,8 @@ class LiteRTPoseBackend(LandmarkBackend):
             roi = alignment_roi(kps[_DET_CENTER], kps[_DET_SCALE], scale=_ROI_SCALE)
             if not roi.width > 1.0:  # degenerate keypoints: no usable crop
                 roi = None
+        if roi is not None and self.tracking and self.detector_idle_s == 0:
+            self._release_detector()  # before the landmark model needs its memory
         timer.lap("postprocess")
         return roi
 

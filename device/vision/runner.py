@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,22 +91,55 @@ def release_memory() -> None:
 
 
 class ModelRunner:
-    """A loaded interpreter with float32 ``run()``; int8/uint8 I/O converted transparently."""
+    """An interpreter with float32 ``run()``; int8/uint8 I/O converted transparently.
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        interpreter_cls = load_interpreter_class()
-        try:
-            self._interp = interpreter_cls(model_path=str(path), num_threads=threads)
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(
-                f"model file {path} cannot be loaded by the interpreter: {exc}"
-            ) from exc
+    ``load=False`` reads only the model's tensor details (a delegate-free interpreter, about
+    1 ms and no packed weights) and builds the real interpreter at the first ``run()``.
+    ``release()`` drops the interpreter and its memory; the next ``run()`` builds it again.
+    """
+
+    def __init__(self, path: Path, threads: int = 1, *, load: bool = True) -> None:
         self.path = path
-        self.inputs = [TensorInfo.from_details(d) for d in self._interp.get_input_details()]
-        self.outputs = [TensorInfo.from_details(d) for d in self._interp.get_output_details()]
+        self.threads = threads
+        self._interp: Any = None
+        details = self._interpreter() if load else self._open(delegates=False)
+        self.inputs = [TensorInfo.from_details(d) for d in details.get_input_details()]
+        self.outputs = [TensorInfo.from_details(d) for d in details.get_output_details()]
         if len(self.inputs) != 1:
             raise ModelError(f"model {path} has {len(self.inputs)} inputs, expected 1 image input")
+
+    def _open(self, *, delegates: bool = True) -> Any:
+        interpreter_cls = load_interpreter_class()
+        try:
+            if delegates:
+                interp = interpreter_cls(model_path=str(self.path), num_threads=self.threads)
+                interp.allocate_tensors()
+                return interp
+            resolver = sys.modules[interpreter_cls.__module__].OpResolverType
+            return interpreter_cls(  # tensor details only: no XNNPACK weight packing
+                model_path=str(self.path),
+                experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(
+                f"model file {self.path} cannot be loaded by the interpreter: {exc}"
+            ) from exc
+
+    def _interpreter(self) -> Any:
+        if self._interp is None:
+            self._interp = self._open()
+        return self._interp
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the interpreter (and its ~20-40 MB of packed weights and buffers) is held."""
+        return self._interp is not None
+
+    def release(self) -> None:
+        """Hand the interpreter's memory back; the next ``run()`` loads it again."""
+        if self._interp is not None:
+            self._interp = None
+            release_memory()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -129,11 +163,12 @@ class ModelRunner:
             tensor = quantize(tensor, info.scale, info.zero_point, info.dtype)
         else:
             tensor = tensor.astype(info.dtype, copy=False)
-        self._interp.set_tensor(info.index, tensor)
-        self._interp.invoke()
+        interp = self._interpreter()
+        interp.set_tensor(info.index, tensor)
+        interp.invoke()
         results = []
         for out in self.outputs:
-            raw = self._interp.get_tensor(out.index)
+            raw = interp.get_tensor(out.index)
             if out.quantized:
                 results.append(dequantize(raw, out.scale, out.zero_point))
             else:
