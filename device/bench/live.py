@@ -8,7 +8,7 @@ Three numbers from issue 4, measured on the real clock:
   the frame, not the breath. Split into pipeline time, wait for the next engine step, delivery.
 - LED loop jitter: the intervals between ``PacingOutputs.tick`` calls made by
   ``SessionEngine.run_forever`` on mock PWM pins, while the camera thread runs beside it.
-- peak RSS of ``breathe run --demo`` as a child process (``os.wait4``: that child's own peak).
+- peak RSS of ``breathe run --demo`` as a child process (its VmHWM: that child's own peak).
 
 Everything is observed through thin wrappers around the source, the pipeline, the breath
 source and the outputs, so no production module carries benchmark hooks.
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.bench.procmem import status_mb
 from device.breath.live import LiveBreath
 from device.breath.pipeline import BreathPipeline, PipelineOutput
 from device.breath.types import BreathReading
@@ -229,22 +230,18 @@ def demo_peak_rss(seconds: float = 20.0, pattern_id: str = "box",
             ready_s = time.monotonic() - launched
             time.sleep(seconds)
             exited_early = child.poll() is not None
+            peak = float("nan")
             if not exited_early:
+                [peak] = status_mb(child.pid, "VmHWM")  # its own peak so far (see procmem)
                 child.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + grace_s
-            while True:
-                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.monotonic() > deadline:
-                    child.kill()
-                    pid, status, usage = os.wait4(child.pid, 0)
-                    break
-                time.sleep(0.05)
-            child.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                child.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         stderr = err_path.read_text(errors="replace")
     return {"seconds": seconds, "ready_s": ready_s, "exit_code": child.returncode,
-            "exited_early": exited_early, "peak_rss_mb": usage.ru_maxrss / 1024.0,
+            "exited_early": exited_early, "peak_rss_mb": peak,
             "stderr_tail": stderr[-600:]}
 
 

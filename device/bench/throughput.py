@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -13,6 +12,7 @@ from pathlib import Path
 import cv2
 
 from common.config import Settings
+from device.bench.procmem import peak_until_exit
 from device.breath.analyze import analyze_source
 from device.breath.pipeline import BreathPipeline
 from device.camera.opencv_source import VideoFileSource
@@ -70,11 +70,10 @@ def cli_run(path: Path) -> dict:
         child = subprocess.Popen([sys.executable, "-m", "device", "analyze", str(path),
                                   "--json", str(out)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, no one else's
-        child.returncode = os.waitstatus_to_exitcode(status)
+        peak, _ = peak_until_exit(child)  # this child's own peak, no one else's
         wall = time.perf_counter() - started
         if child.returncode != 0:
             raise RuntimeError(f"breathe analyze {path} exited {child.returncode}")
         frames = len(json.loads(out.read_text())["frames"])
     return {"frames": frames, "wall_s": wall, "fps_including_startup": frames / wall,
-            "peak_rss_mb": usage.ru_maxrss / 1024.0}
+            "peak_rss_mb": peak}
