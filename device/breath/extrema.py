@@ -8,8 +8,9 @@ Two views of the same signal, each doing what it is good at:
 * breath boundaries come from extrema with hysteresis: a peak counts only once the smoothed
   signal has fallen ``Limits.confirm`` (a fraction of the recent depth) below it, so noise
   and drift in a long hold cannot make breaths. A confirmed extremum is dated when the
-  movement turned: the end of a hold if one sat on it (box breathing starts its inhale when
-  the hold ends), else the top of the smooth turn.
+  signal left it for good (the last moment within ``DEPART`` of a breath of it): the end of a
+  flat hold (box breathing starts its inhale when the hold ends), the start of the rise out of
+  a pause that creeps, the top of a smooth turn.
 
 Every time this module reports is corrected for the smoother's lag (``ydelay`` for the signal,
 ``vdelay`` for the velocity, passed in with each ``Sample`` because the velocity filter
@@ -333,10 +334,13 @@ class StrokeTracker:
     def _confirm(self, kind: str, t: float, tc: float, y: float,
                  boundary: bool = False) -> Extremum | None:
         """The stroke turned at ``ext_t``; date the turn, flip direction, maybe report it."""
+        # Dated where the signal left the extremum for good; on a flat hold that is the hold's
+        # end, and in a pause that creeps (a real end-of-exhale pause often does) it is where
+        # the creep began, however long the tracker went on calling the pause a hold.
         turn, held = self._departure(kind), 0.0
         for start, end, was_hold in self.dwells:
             if was_hold and start - 0.5 <= self.ext_t <= end + 0.5:
-                turn, held = max(end, turn), end - start
+                held = max(0.0, min(end, turn) - start)
         prev = self.prev_ext
         swing = None if prev is None else abs(self.ext_val - prev.value)
         stroke_s = None if prev is None else max(0.0, turn - held - prev.t)
