@@ -167,3 +167,24 @@ def test_cli_bad_video_exits_2_with_a_clear_message(tmp_path, make, fragment):
     result = CliRunner().invoke(main, ["analyze", str(make(tmp_path))])
     assert result.exit_code == 2, result.output
     assert fragment in result.output.lower()
+
+
+def test_breaths_at_the_clips_ends_are_not_scored() -> None:
+    """An inhale in the clip's last second cannot be confirmed by any causal method before
+    the video ends, and a clip's first turn has no whole breath in the truth: the benchmark
+    scores breaths 2 s away from both ends (as the test-signal suite does)."""
+    from device.breath.analyze import Analysis
+
+    fps, n = 10.0, 600
+    starts = [3.0 + 5.0 * k for k in range(11)] + [59.4]
+    truth = {"frames": [{"t": i / fps, "phase": "inhale", "rate_bpm": 12.0, "present": True}
+                        for i in range(n)],
+             "breaths": [{"inhale_start": s, "exhale_start": s + 2.0, "end": s + 5.0}
+                         for s in starts]}
+    found = [{"inhale_start": 0.4, "exhale_start": None, "end": None}] + [
+        {"inhale_start": s + 0.2, "exhale_start": None, "end": None} for s in starts[:-1]]
+    frames = [{"t": i / fps, "phase": "inhale", "rate_bpm": 12.0} for i in range(n)]
+    row = score_clip(truth, Analysis({"frames": n}, frames, found, {}))
+    assert row["breath_f1"] == 1.0
+    missed = found[:5] + found[6:]  # a breath missed in mid-clip still counts
+    assert score_clip(truth, Analysis({"frames": n}, frames, missed, {}))["breath_f1"] < 1.0

@@ -421,3 +421,30 @@ def test_butterworth_design_and_state_equal_scipy(cutoff: float, fs: float) -> N
     expected, _ = signal.sosfilt(sos, x, zi=signal.sosfilt_zi(sos) * x[0])
     assert np.allclose(stepped, expected, rtol=1e-9, atol=1e-9)
     assert np.allclose(lp._impulse(50), signal.sosfilt(sos, np.r_[1.0, np.zeros(49)]))
+
+
+def test_a_creeping_pause_dates_the_breath_at_the_creep_and_the_period_at_the_hold_end() -> None:
+    """6 breaths/min with 5 s end-of-exhale pauses whose last seconds creep up by 7 % of a
+    breath before the inhale proper. The breath starts where the creep left the bottom (as
+    the recordings' truth dates it); the period is measured from where the pause ended, a
+    mark that does not jitter with how each pause happened to creep."""
+    fps, rng = 15.0, np.random.default_rng(1)
+    x = []
+    for _ in range(15):
+        t_creep = float(rng.uniform(0.5, 1.5))
+        pause = np.arange(0, 5.0, 1 / fps)
+        x += list(np.where(pause < t_creep, 0.0, 0.2 * (pause - t_creep) / (5.0 - t_creep)))
+        u = np.arange(0, 2.5, 1 / fps) / 2.5
+        x += list(0.2 + 2.8 * 0.5 * (1 - np.cos(np.pi * u)))
+        x += list(1.5 * (1 + np.cos(np.pi * u)))
+    x = np.array(x) + rng.normal(0, 0.02, len(x))
+    est = BreathEstimator(fps)
+    rates = [est.update(i / fps, float(v), True).rate_bpm for i, v in enumerate(x)]
+    held = [e for e in est.strokes.extrema if e.kind == "trough" and e.held > 0]
+    assert len(held) >= 3
+    for e in held:
+        inhale = 10.0 * round(e.t / 10.0) + 5.0  # the inhale proper starts 5 s into a cycle
+        assert e.t <= e.period_t - 0.3, e  # the breath is dated at the creep, before ...
+        assert abs(e.period_t - inhale) <= 0.5, e  # ... the period's mark, the pause's end
+    shown = [r for i, r in enumerate(rates) if i / fps >= 60 and r is not None]
+    assert shown and np.max(np.abs(np.array(shown) - 6.0)) <= 0.3

@@ -132,3 +132,19 @@ def test_the_truth_matches_the_hand_annotated_breaths() -> None:
         peaks = [{"inhale_start": b.peak_time} for b in plan.breaths]
         got = score_breaths([{"inhale_start": m} for m in marks], peaks, t_min=10, t_max=430)
         assert got["f1"] >= 0.95, (path.name, got)
+
+
+def test_an_inhale_after_a_creeping_pause_is_dated_where_the_rise_began() -> None:
+    """Played at half speed, record 07's end-of-exhale pauses last seconds and creep upwards
+    under the ripple before the inhale proper. The breath starts where the signal left the
+    bottom for good (as the truth dates it), not when the tracker let go of the pause."""
+    plan = RecordedPlan(RecordingSpec(path=str(EXCERPT), speed=0.5), 80.0)
+    for seed in (0, 1):
+        _, breaths, truth = replay(plan, 80.0, seed=seed)
+        found = score_breaths(truth["breaths"], breaths, t_min=10.0)
+        starts = np.array([b["inhale_start"] for b in breaths])
+        lag = [float(starts[np.argmin(abs(starts - b["inhale_start"]))] - b["inhale_start"])
+               for b in truth["breaths"] if b["inhale_start"] >= 10.0]
+        assert found["f1"] >= 0.8, found
+        assert abs(np.median(lag)) <= 0.6, lag
+        assert np.mean(np.array(lag) > 0.7) <= 0.1, lag

@@ -8,8 +8,9 @@ Two views of the same signal, each doing what it is good at:
 * breath boundaries come from extrema with hysteresis: a peak counts only once the smoothed
   signal has fallen ``Limits.confirm`` (a fraction of the recent depth) below it, so noise
   and drift in a long hold cannot make breaths. A confirmed extremum is dated when the
-  movement turned: the end of a hold if one sat on it (box breathing starts its inhale when
-  the hold ends), else the top of the smooth turn.
+  signal left it for good (the last moment within ``DEPART`` of a breath of it): the end of a
+  flat hold (box breathing starts its inhale when the hold ends), the start of the rise out of
+  a pause that creeps, the top of a smooth turn.
 
 Every time this module reports is corrected for the smoother's lag (``ydelay`` for the signal,
 ``vdelay`` for the velocity, passed in with each ``Sample`` because the velocity filter
@@ -40,6 +41,9 @@ class Extremum:
     held: float  # seconds of hold sitting on this turn (0: a smooth turn)
     confirmed_at: float
     flips: int = 1  # live phase reversals since the previous extremum (1 expected)
+    # Where the breath period is measured from: the end of a hold that sat on the turn (a
+    # crisper mark, breath after breath, than leaving a pause that ripples), else ``t``.
+    period_t: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,15 +337,18 @@ class StrokeTracker:
     def _confirm(self, kind: str, t: float, tc: float, y: float,
                  boundary: bool = False) -> Extremum | None:
         """The stroke turned at ``ext_t``; date the turn, flip direction, maybe report it."""
-        turn, held = self._departure(kind), 0.0
+        # Dated where the signal left the extremum for good; on a flat hold that is the hold's
+        # end, and in a pause that creeps (a real end-of-exhale pause often does) it is where
+        # the creep began, however long the tracker went on calling the pause a hold.
+        turn, held, mark = self._departure(kind), 0.0, None
         for start, end, was_hold in self.dwells:
             if was_hold and start - 0.5 <= self.ext_t <= end + 0.5:
-                turn, held = max(end, turn), end - start
+                held, mark = max(0.0, min(end, turn) - start), max(end, turn)
         prev = self.prev_ext
         swing = None if prev is None else abs(self.ext_val - prev.value)
         stroke_s = None if prev is None else max(0.0, turn - held - prev.t)
         ext = Extremum(kind, turn, self.ext_val, swing, self.stroke_speed, stroke_s, held, t,
-                       self.flips)
+                       self.flips, turn if mark is None else mark)
         self.flips = 0
         self.prev_ext = ext
         self.direction = 1 if kind == "trough" else -1
