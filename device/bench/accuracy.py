@@ -146,18 +146,23 @@ def format_table(rows: dict[str, dict], footer: str = "MEAN") -> str:
             ("breath_f1", "F1", "{:.2f}"), ("breaths_true", "true", "{}"),
             ("breaths_found", "found", "{}"), ("empty_rate_shown", "empty", "{:.1%}"),
             ("hold_rate_after_12s", "hold>12", "{:.0%}"), ("fps", "fps", "{:.0f}")]
-    width = max(len(n) for n in rows) + 2
+    width = max(len(n) for n in [*rows, "scenario", footer or ""]) + 2
     lines = ["scenario".ljust(width) + "".join(h.rjust(9) for _, h, _ in cols)]
     for name, row in rows.items():
-        cells = []
-        for key, _, fmt in cols:
-            value = row.get(key, math.nan)
-            cells.append(("-" if isinstance(value, float) and math.isnan(value)
-                          else fmt.format(value)).rjust(9))
+        cells = [_cell(row.get(key, math.nan), fmt) for key, _, fmt in cols]
         lines.append(name.ljust(width) + "".join(cells))
     if footer:
         lines.append(_overall(rows, width, cols, footer))
     return "\n".join(lines)
+
+
+def _cell(value, fmt: str) -> str:
+    """One right-aligned cell; a count that is a mean over windows gets one decimal."""
+    if isinstance(value, float) and math.isnan(value):
+        return "-".rjust(9)
+    if fmt == "{}" and isinstance(value, float):
+        fmt = "{:.1f}"
+    return fmt.format(value).rjust(9)
 
 
 def _overall(rows: dict[str, dict], width: int, cols, label: str) -> str:
@@ -169,9 +174,6 @@ def _overall(rows: dict[str, dict], width: int, cols, label: str) -> str:
                 if isinstance(r.get(key), int | float) and not math.isnan(r[key])]
         return sum(vals) / len(vals) if vals else math.nan
 
-    cells = []
-    for key, _, fmt in cols:
-        value = middle.get(key, math.nan) if label.startswith("MEDIAN") else mean(key)
-        fmt = "{:.1f}" if fmt == "{}" else fmt
-        cells.append(("-" if math.isnan(value) else fmt.format(value)).rjust(9))
+    cells = [_cell(middle.get(key, math.nan) if label.startswith("MEDIAN") else mean(key), fmt)
+             for key, _, fmt in cols]
     return label.ljust(width) + "".join(cells)
