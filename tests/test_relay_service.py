@@ -97,7 +97,7 @@ def _hostile(device_id: str) -> list[tuple[str, bytes, str, bool]]:
         variants = [
             ("sessions", b"{" + SECRET.encode() * (i + 1), "not_json", False),
             ("sessions", bad("schema", schema=2 + i), "schema", True),
-            ("sessions", bad("invalid", duration_s=-i - 1), "invalid", True),
+            ("sessions", bad("invalid", status=f"finished-{i}"), "invalid", True),
             ("sessions", bad("spoofed", device_id=f"other-{i}"), "spoofed", True),
             ("sessions", bad("oversized", pad="x" * protocol.MAX_PAYLOAD_BYTES), "oversized",
              True),
