@@ -3,7 +3,8 @@
 Flow per message: paho's network thread validates it (:func:`relay.validate.check`) and queues
 it; a writer thread takes what is queued (up to ``batch_max``), stores it in one transaction
 and only after the commit (a) publishes the end-to-end ``ack`` for sessions and mint requests
-and (b) sends the MQTT PUBACK. PUBACKs are manual, so a relay that dies before its commit never
+(one per device per batch, listing the ids; a refusal or a mint request's ack alone) and (b)
+sends the MQTT PUBACK. PUBACKs are manual, so a relay that dies before its commit never
 acknowledged anything: the broker re-delivers to its persistent session (stable client id,
 clean_start False + session expiry) and the device re-sends what was not acked. Storing is
 idempotent by message id, so every re-delivery ends as ``duplicate=True``.
@@ -250,6 +251,7 @@ class Consumer:
                 self._publish(rejection.device_id, protocol.ACK, Ack(
                     id=rejection.message_id, ok=False,
                     error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
+        stored: dict[tuple[str, bool], list[str]] = {}  # (device, duplicate) -> ids
         for item, outcome in zip(valid, outcomes, strict=True):
             self.counts[item.kind] += 1
             if outcome is None:
@@ -259,19 +261,34 @@ class Consumer:
                 self.counts["refused"] += 1
                 log.info("relay: refused %s %s from %s: %s", item.kind, item.message.id,
                          item.device_id, outcome.error)
-            self._publish(item.device_id, protocol.ACK,
-                          Ack(id=item.message.id, ok=outcome.error is None,
-                              duplicate=not outcome.stored, error=outcome.error))
+            if outcome.error is None and item.kind not in MINTS:
+                stored.setdefault((item.device_id, not outcome.stored), []).append(
+                    item.message.id)
+            else:  # alone, and a mint request's ack before its result
+                self._publish(item.device_id, protocol.ACK, Ack(
+                    id=item.message.id, ok=outcome.error is None, duplicate=not outcome.stored,
+                    error=outcome.error))
             if item.kind in MINTS:
                 if outcome.stored and (outcome.mint is None or outcome.mint.status == "pending"):
                     self.on_mint(item.device_id, item.message.id)
                 elif outcome.mint is not None:  # asked again, or refused at once
                     self.on_mint_duplicate(outcome.mint)
+        self._ack_batches(stored)
         for device_id in {i.device_id for i in valid if i.kind == protocol.CONFIG_REPORTED or (
                 i.kind == protocol.STATUS and getattr(i.message, "state", "") == "online")}:
             self._desired_again(device_id)
         for item in batch:
             self._puback(item.mid, item.qos, item.generation)
+
+    def _ack_batches(self, stored: dict[tuple[str, bool], list[str]]) -> None:
+        """One ack per device for what this batch stored (and one for what it already had):
+        a QoS-1 publish, and the broker's PUBACK for it, per device rather than per message."""
+        for (device_id, duplicate), ids in stored.items():
+            for start in range(0, len(ids), protocol.ACK_IDS_MAX):
+                chunk = tuple(ids[start:start + protocol.ACK_IDS_MAX])
+                self._publish(device_id, protocol.ACK, Ack(
+                    id=chunk[0], ok=True, duplicate=duplicate,
+                    ids=chunk if len(chunk) > 1 else ()))
 
     def _desired_again(self, device_id: str) -> None:
         """A device came online or reported its config without the desired config it should

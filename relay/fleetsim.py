@@ -172,8 +172,9 @@ class SimDevice:
         with self._changed:
             if subtopic == protocol.ACK:
                 ack = protocol.decode(Ack, message.payload)
-                self.acks[ack.id] = ack
-                self.ack_count += 1
+                for message_id in ack.covers:  # one message, or a batch
+                    self.acks[message_id] = ack
+                self.ack_count += len(ack.covers)
             elif subtopic == protocol.MINT_RESULT:
                 result = protocol.decode(MintResult, message.payload)
                 self.results[result.id] = result

@@ -258,12 +258,30 @@ class Retraction(DeviceMessage):
     scope: Literal["account"] = "account"
 
 
+ACK_IDS_MAX = 500  # ids one ack may list: 500 ids of 64 characters fit MAX_PAYLOAD_BYTES
+
+
 class Ack(Message):
-    """From the relay (``ack``): message ``id`` is stored (or was already) — or refused."""
+    """From the relay (``ack``): message ``id`` is stored (or was already) — or refused.
+
+    A busy relay acks a batch in one message: ``ids`` lists every message it covers (``id``
+    among them), all with the same ``ok`` / ``duplicate``. A single ack has no ``ids`` field
+    on the wire at all, byte for byte what older devices know."""
 
     ok: bool
     duplicate: bool = False
     error: str | None = Field(None, max_length=500)
+    ids: tuple[Annotated[str, Field(pattern=MESSAGE_ID_PATTERN)], ...] = Field(
+        (), max_length=ACK_IDS_MAX)
+
+    @property
+    def covers(self) -> tuple[str, ...]:
+        """The ids of the messages this ack is about."""
+        return self.ids or (self.id,)
+
+    def encode(self) -> bytes:
+        return self.model_dump_json(by_alias=True, exclude=None if self.ids else {"ids"}
+                                    ).encode()
 
 
 class MintResult(Message):
