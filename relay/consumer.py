@@ -53,6 +53,7 @@ class _Item(NamedTuple):  # a tuple: built for every message on the network thre
     qos: int
     generation: int  # which connection it came on: a PUBACK is only valid on that one
     result: Inbound | Rejection
+    batch_acks: bool  # its device said it reads acks that list many ids
 
 
 class _LogLimiter:
@@ -178,7 +179,9 @@ class Consumer:
                 getattr(props, "CorrelationData", None),
                 lambda: self._puback(message.mid, message.qos, generation)))
             return
-        self._queue.put(_Item(message.mid, message.qos, self._generation, result))
+        batch_acks = protocol.READS_BATCH_ACKS in (
+            getattr(getattr(message, "properties", None), "UserProperty", None) or ())
+        self._queue.put(_Item(message.mid, message.qos, self._generation, result, batch_acks))
 
     # --- the writer thread --------------------------------------------------------------------
 
@@ -252,7 +255,8 @@ class Consumer:
                     id=rejection.message_id, ok=False,
                     error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
         stored: dict[tuple[str, bool], list[str]] = {}  # (device, duplicate) -> ids
-        for item, outcome in zip(valid, outcomes, strict=True):
+        reads_batches = [i.batch_acks for i in batch if isinstance(i.result, Inbound)]
+        for item, outcome, batch_acks in zip(valid, outcomes, reads_batches, strict=True):
             self.counts[item.kind] += 1
             if outcome is None:
                 continue
@@ -261,10 +265,10 @@ class Consumer:
                 self.counts["refused"] += 1
                 log.info("relay: refused %s %s from %s: %s", item.kind, item.message.id,
                          item.device_id, outcome.error)
-            if outcome.error is None and item.kind not in MINTS:
+            if outcome.error is None and item.kind not in MINTS and batch_acks:
                 stored.setdefault((item.device_id, not outcome.stored), []).append(
                     item.message.id)
-            else:  # alone, and a mint request's ack before its result
+            else:  # alone: a refusal, a mint request's ack (before its result), an old device
                 self._publish(item.device_id, protocol.ACK, Ack(
                     id=item.message.id, ok=outcome.error is None, duplicate=not outcome.stored,
                     error=outcome.error))

@@ -109,6 +109,7 @@ def test_one_ack_listing_a_batch_clears_each_session_it_names(make_client, relay
     relay.acking = False
     make_client().start()
     wait_until(lambda: all(relay.ids()[i] for i in ids), what="the sessions at the relay")
+    assert relay.batch_readers == {DEVICE}  # it told the relay it reads batch acks
     relay.client.publish(protocol.topic(DEVICE, protocol.ACK), protocol.Ack(
         id=ids[0], ok=True, ids=tuple(ids[:3])).encode(), qos=1)
     wait_until(lambda: [m.id for m in outbox(db_path)] == [ids[3]],

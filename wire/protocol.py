@@ -259,6 +259,10 @@ class Retraction(DeviceMessage):
 
 
 ACK_IDS_MAX = 500  # ids one ack may list: 500 ids of 64 characters fit MAX_PAYLOAD_BYTES
+# The MQTT v5 user property a device puts on what it publishes to say it reads batch acks
+# (``Ack.ids``): a relay sends them only to such devices, so a device that predates them still
+# gets one ack per message, and a relay that predates them ignores the property.
+READS_BATCH_ACKS = ("breathe-acks", "batch")
 
 
 class Ack(Message):
