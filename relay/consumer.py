@@ -3,7 +3,8 @@
 Flow per message: paho's network thread validates it (:func:`relay.validate.check`) and queues
 it; a writer thread takes what is queued (up to ``batch_max``), stores it in one transaction
 and only after the commit (a) publishes the end-to-end ``ack`` for sessions and mint requests
-and (b) sends the MQTT PUBACK. PUBACKs are manual, so a relay that dies before its commit never
+(one per device per batch, listing the ids; a refusal or a mint request's ack alone) and (b)
+sends the MQTT PUBACK. PUBACKs are manual, so a relay that dies before its commit never
 acknowledged anything: the broker re-delivers to its persistent session (stable client id,
 clean_start False + session expiry) and the device re-sends what was not acked. Storing is
 idempotent by message id, so every re-delivery ends as ``duplicate=True``.
@@ -52,6 +53,7 @@ class _Item(NamedTuple):  # a tuple: built for every message on the network thre
     qos: int
     generation: int  # which connection it came on: a PUBACK is only valid on that one
     result: Inbound | Rejection
+    batch_acks: bool  # its device said it reads acks that list many ids
 
 
 class _LogLimiter:
@@ -177,7 +179,9 @@ class Consumer:
                 getattr(props, "CorrelationData", None),
                 lambda: self._puback(message.mid, message.qos, generation)))
             return
-        self._queue.put(_Item(message.mid, message.qos, self._generation, result))
+        batch_acks = protocol.READS_BATCH_ACKS in (
+            getattr(getattr(message, "properties", None), "UserProperty", None) or ())
+        self._queue.put(_Item(message.mid, message.qos, self._generation, result, batch_acks))
 
     # --- the writer thread --------------------------------------------------------------------
 
@@ -250,7 +254,9 @@ class Consumer:
                 self._publish(rejection.device_id, protocol.ACK, Ack(
                     id=rejection.message_id, ok=False,
                     error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
-        for item, outcome in zip(valid, outcomes, strict=True):
+        stored: dict[tuple[str, bool], list[str]] = {}  # (device, duplicate) -> ids
+        reads_batches = [i.batch_acks for i in batch if isinstance(i.result, Inbound)]
+        for item, outcome, batch_acks in zip(valid, outcomes, reads_batches, strict=True):
             self.counts[item.kind] += 1
             if outcome is None:
                 continue
@@ -259,19 +265,34 @@ class Consumer:
                 self.counts["refused"] += 1
                 log.info("relay: refused %s %s from %s: %s", item.kind, item.message.id,
                          item.device_id, outcome.error)
-            self._publish(item.device_id, protocol.ACK,
-                          Ack(id=item.message.id, ok=outcome.error is None,
-                              duplicate=not outcome.stored, error=outcome.error))
+            if outcome.error is None and item.kind not in MINTS and batch_acks:
+                stored.setdefault((item.device_id, not outcome.stored), []).append(
+                    item.message.id)
+            else:  # alone: a refusal, a mint request's ack (before its result), an old device
+                self._publish(item.device_id, protocol.ACK, Ack(
+                    id=item.message.id, ok=outcome.error is None, duplicate=not outcome.stored,
+                    error=outcome.error))
             if item.kind in MINTS:
                 if outcome.stored and (outcome.mint is None or outcome.mint.status == "pending"):
                     self.on_mint(item.device_id, item.message.id)
                 elif outcome.mint is not None:  # asked again, or refused at once
                     self.on_mint_duplicate(outcome.mint)
+        self._ack_batches(stored)
         for device_id in {i.device_id for i in valid if i.kind == protocol.CONFIG_REPORTED or (
                 i.kind == protocol.STATUS and getattr(i.message, "state", "") == "online")}:
             self._desired_again(device_id)
         for item in batch:
             self._puback(item.mid, item.qos, item.generation)
+
+    def _ack_batches(self, stored: dict[tuple[str, bool], list[str]]) -> None:
+        """One ack per device for what this batch stored (and one for what it already had):
+        a QoS-1 publish, and the broker's PUBACK for it, per device rather than per message."""
+        for (device_id, duplicate), ids in stored.items():
+            for start in range(0, len(ids), protocol.ACK_IDS_MAX):
+                chunk = tuple(ids[start:start + protocol.ACK_IDS_MAX])
+                self._publish(device_id, protocol.ACK, Ack(
+                    id=chunk[0], ok=True, duplicate=duplicate,
+                    ids=chunk if len(chunk) > 1 else ()))
 
     def _desired_again(self, device_id: str) -> None:
         """A device came online or reported its config without the desired config it should

@@ -97,11 +97,17 @@ class SimDevice:
 
     def __init__(self, host: str, port: int, device_id: str, password: str, *,
                  ca_file: Path | None = None, answer_commands: bool = True,
-                 refuse_keys: tuple[str, ...] = ("device.",), timeout: float = 10.0) -> None:
+                 refuse_keys: tuple[str, ...] = ("device.",), timeout: float = 10.0,
+                 batch_acks: bool = True) -> None:
         self.device_id = device_id
+        self._batch_acks: Properties | None = None  # None: a device that predates batch acks
+        if batch_acks:
+            self._batch_acks = Properties(PacketTypes.PUBLISH)
+            self._batch_acks.UserProperty = [protocol.READS_BATCH_ACKS]
         self.refuse_keys = refuse_keys
         self.acks: dict[str, Ack] = {}
-        self.ack_count = 0
+        self.ack_count = 0  # messages acked (a batch ack counts each id)
+        self.ack_messages = 0  # ack messages received
         self.results: dict[str, MintResult] = {}
         self.desired: list[ConfigDesired] = []
         self.commands: list[tuple[str, Command]] = []
@@ -130,7 +136,8 @@ class SimDevice:
     def publish(self, subtopic: str, message: Message | bytes, *, qos: int = 1,
                 wait: bool = True) -> mqtt.MQTTMessageInfo:
         payload = message if isinstance(message, bytes) else message.encode()
-        info = self.client.publish(protocol.topic(self.device_id, subtopic), payload, qos=qos)
+        info = self.client.publish(protocol.topic(self.device_id, subtopic), payload, qos=qos,
+                                   properties=self._batch_acks)
         if wait and qos:
             info.wait_for_publish(10)
         return info
@@ -172,8 +179,10 @@ class SimDevice:
         with self._changed:
             if subtopic == protocol.ACK:
                 ack = protocol.decode(Ack, message.payload)
-                self.acks[ack.id] = ack
-                self.ack_count += 1
+                for message_id in ack.covers:  # one message, or a batch
+                    self.acks[message_id] = ack
+                self.ack_count += len(ack.covers)
+                self.ack_messages += 1
             elif subtopic == protocol.MINT_RESULT:
                 result = protocol.decode(MintResult, message.payload)
                 self.results[result.id] = result

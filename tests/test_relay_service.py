@@ -86,6 +86,26 @@ def test_sessions_sent_while_the_relay_is_down_arrive_when_it_is_back(start_rela
     assert kitchen.ack_count == 40  # one ack per message received, the repeats as duplicates
 
 
+def test_a_device_that_predates_batch_acks_still_gets_one_ack_per_session(start_relay, device,
+                                                                           relay_settings):
+    """Batch acks go only to devices that say they read them (a PUBLISH user property): an
+    older device's strict decoder would refuse an ``ids`` list and re-send forever."""
+    start_relay("t1").stop()  # both queue at the broker, then arrive in batches
+    old, new = device("kitchen", batch_acks=False), device("hall")
+    sent = {d: [session_message(d.device_id) for _ in range(20)] for d in (old, new)}
+    for d, sessions in sent.items():
+        for s in sessions:
+            d.publish(protocol.SESSIONS, s)
+    start_relay("t1")
+    for d, sessions in sent.items():
+        acks = d.wait_acks({s.id for s in sessions})
+        assert all(a.ok and not a.duplicate for a in acks.values())
+    assert old.ack_messages == 20
+    assert all(not a.ids for a in old.acks.values())
+    assert new.ack_messages < 20  # at least one ack listed several sessions
+    assert len(stored(relay_settings)) == 40
+
+
 def _hostile(device_id: str) -> list[tuple[str, bytes, str, bool]]:
     """(subtopic, payload, expected reason, carries an id the relay can refuse) × a few dozen."""
     good = json.loads(session_message(device_id, profile=SECRET).encode())
@@ -97,7 +117,7 @@ def _hostile(device_id: str) -> list[tuple[str, bytes, str, bool]]:
         variants = [
             ("sessions", b"{" + SECRET.encode() * (i + 1), "not_json", False),
             ("sessions", bad("schema", schema=2 + i), "schema", True),
-            ("sessions", bad("invalid", duration_s=-i - 1), "invalid", True),
+            ("sessions", bad("invalid", status=f"finished-{i}"), "invalid", True),
             ("sessions", bad("spoofed", device_id=f"other-{i}"), "spoofed", True),
             ("sessions", bad("oversized", pad="x" * protocol.MAX_PAYLOAD_BYTES), "oversized",
              True),

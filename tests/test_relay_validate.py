@@ -89,7 +89,7 @@ def test_a_refused_session_still_names_its_id_so_the_device_can_stop_resending()
     payload = _valid("sessions")
     payload["duration_s"] = -5
     result = check(_topic("sessions"), json.dumps(payload).encode())
-    assert isinstance(result, Rejection) and result.reason == "invalid"
+    assert isinstance(result, Rejection) and result.reason == "implausible"
     assert result.message_id == payload["id"]
     assert "duration_s" in result.detail
 
@@ -135,6 +135,21 @@ def test_nonsense_that_fits_the_schema_is_refused_with_its_reason(payload, reaso
     assert isinstance(result, Rejection), result
     assert result.reason == reason, result
     assert len(result.log_line().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("change", "where", "allowed"), [
+    ({"metrics__coverage": -5}, "metrics.coverage", "greater than or equal to 0"),
+    ({"metrics__rate__median": 900.0}, "metrics.rate.median", "less than or equal to 120"),
+    ({"metrics__adherence_by_phase": {"inhale": 1.5}}, "metrics.adherence_by_phase.inhale",
+     "less than or equal to 1"),
+    ({"metrics__timeline": [{"second": 0, "target_phase": "inhale", "quality": 2.0}]},
+     "metrics.timeline.0.quality", "less than or equal to 1"),
+])
+def test_an_implausible_value_is_named_with_its_range(change, where, allowed):
+    """The ranges live in the models' types: the detail says which value and what is allowed."""
+    result = check(_topic("sessions"), _session_with(**change))
+    assert isinstance(result, Rejection) and result.reason == "implausible", result
+    assert result.detail.startswith(f"{where}: ") and allowed in result.detail, result.detail
 
 
 def test_timestamps_are_judged_by_the_relays_clock():

@@ -103,6 +103,21 @@ def test_a_finished_session_is_cleared_only_when_the_relay_acks_it(make_client, 
     assert client.state == "connected"
 
 
+def test_one_ack_listing_a_batch_clears_each_session_it_names(make_client, relay, db_path):
+    """A busy relay acks a batch in one message; only the sessions it lists leave the outbox."""
+    ids = queue_sessions(db_path, 4)
+    relay.acking = False
+    make_client().start()
+    wait_until(lambda: all(relay.ids()[i] for i in ids), what="the sessions at the relay")
+    assert relay.batch_readers == {DEVICE}  # it told the relay it reads batch acks
+    relay.client.publish(protocol.topic(DEVICE, protocol.ACK), protocol.Ack(
+        id=ids[0], ok=True, ids=tuple(ids[:3])).encode(), qos=1)
+    wait_until(lambda: [m.id for m in outbox(db_path)] == [ids[3]],
+               what="the three acked sessions to leave the outbox")
+    relay.ack(DEVICE, ids[3])  # the single-id ack still works
+    wait_until(lambda: not outbox(db_path), what="the outbox to empty")
+
+
 def test_without_an_ack_it_is_sent_again_after_a_reconnect(make_client, relay, broker,
                                                            db_path):
     (session_id,) = queue_sessions(db_path, 1)

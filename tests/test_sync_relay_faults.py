@@ -183,7 +183,7 @@ def _hostile(rng: random.Random, good: dict, i: int) -> tuple[bytes, str]:
         message["schema"] = rng.choice([0, 2, "1", None])
         return json.dumps(message).encode(), "schema"
     message[rng.choice(["duration_s", "status", "pattern_id"])] = rng.choice(
-        [-1, "", None, [1], {"a": 1}])
+        [{"b": 2}, "", None, [1], {"a": 1}])  # not out of range (implausible): the wrong kind
     return json.dumps(message).encode(), "invalid"
 
 

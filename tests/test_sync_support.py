@@ -146,6 +146,7 @@ class FakeRelay:
         self.messages: dict[str, list[Any]] = defaultdict(list)  # subtopic -> decoded
         self.replies: dict[bytes, protocol.CommandReply] = {}  # correlation -> reply
         self.invalid: list[str] = []
+        self.batch_readers: set[str] = set()  # devices that said they read batch acks
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
                                   client_id=f"relay-test-{uuid.uuid4().hex[:6]}",
@@ -186,7 +187,10 @@ class FakeRelay:
             with self.lock:
                 self.invalid.append(str(exc))
             return
+        user = getattr(message.properties, "UserProperty", None) or []
         with self.lock:
+            if protocol.READS_BATCH_ACKS in user:
+                self.batch_readers.add(device_id)
             self.counts[rest][decoded.id] += 1
             self.messages[rest].append(decoded)
         if self.acking and rest in (protocol.SESSIONS, protocol.MINT_REQUEST):

@@ -36,6 +36,7 @@ def _examples() -> dict[str, bytes]:
                                         fps=14.8, inference_ms=13.0, outbox_depth=2).encode(),
         "status": fleetsim.status(device).model_copy(update={"id": "st1"}).encode(),
         "ack": protocol.Ack(id="s1", ok=False, error="metrics.coverage: implausible").encode(),
+        "ack_batch": protocol.Ack(id="s1", ok=True, ids=("s1", "s2", "s3")).encode(),
         "mint_result": protocol.MintResult(id="m1", ok=True, token_id="7", tx_hash="0x" + "ab" * 32,
                                            contract=fleetsim.WALLET, chain_id=31337).encode(),
     }
@@ -64,7 +65,7 @@ def test_golden_examples_decode_to_the_same_bytes():
     golden = json.loads(GOLDEN.read_text())
     models = {"session": protocol.SessionMessage, "mint_request": protocol.MintRequest,
               "pattern_listing": protocol.PatternListing, "telemetry": protocol.Telemetry,
-              "status": protocol.Status, "ack": protocol.Ack,
+              "status": protocol.Status, "ack": protocol.Ack, "ack_batch": protocol.Ack,
               "mint_result": protocol.MintResult}
     for name, text in golden["examples"].items():
         assert protocol.decode(models[name], text.encode()).encode() == text.encode()

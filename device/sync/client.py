@@ -35,7 +35,7 @@ from device.store import open_db, outbox_repo
 from device.store.settings_repo import get_setting, set_setting
 from device.sync import fleet
 from device.sync.commands import PI_MODEL_PATH, CommandRunner, DeviceControls
-from device.sync.connection import connect_persistent, make_client
+from device.sync.connection import connect_persistent, make_client, reads_batch_acks
 from device.sync.fleet_config import DESIRED_ID_KEY, with_overrides
 from device.sync.inbox import DEFAULT_TIMEOUT_S, Inbox, RelayUnavailable
 from device.sync.mint_followup import MintFollowUp
@@ -89,6 +89,7 @@ class SyncClient:
         self.device_id: str = settings.device.id
         self.poll_s = poll_s
         self.reconnect = (reconnect_min_s, reconnect_max_s)
+        self._batch_acks = reads_batch_acks()
         self.sender = OutboxSender(self._publish_qos1, device_id=self.device_id,
                                    clock=self.clock, privacy=settings.privacy, window=window,
                                    resend_s=resend_s, max_resend_s=max_resend_s)
@@ -271,7 +272,8 @@ class SyncClient:
         client = self._mqtt
         if client is None or self._state != "connected":
             return False
-        return client.publish(topic, payload, qos=1).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+        return client.publish(topic, payload, qos=1, properties=self._batch_acks
+                              ).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # -- the worker -----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common.errors import ConfigError
+from wire import protocol
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,13 @@ def make_client(
     for name, callback in callbacks.items():
         setattr(client, name, guarded(callback))
     return client
+
+
+def reads_batch_acks() -> Properties:
+    """PUBLISH properties that tell the relay this device reads acks listing many ids."""
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [protocol.READS_BATCH_ACKS]
+    return props
 
 
 def connect_persistent(client: mqtt.Client, cfg: Any, expiry_s: int) -> None:

@@ -123,20 +123,24 @@ class OutboxSender:
 
     def apply_acks(self, db: Database, acks: Iterable[protocol.Ack]) -> int:
         """Forget what the relay stored; keep (never re-send) what it refused. Returns the
-        number of outbox messages confirmed now."""
-        ok, refused = [], []
+        number of outbox messages confirmed now. An ack may cover one message or a batch."""
+        ok: list[str] = []
+        refused: list[tuple[str, str]] = []
         for item in acks:
-            self.inflight.pop(item.id, None)
-            (ok if item.ok else refused).append(item)
+            for message_id in item.covers:
+                self.inflight.pop(message_id, None)
+                if item.ok:
+                    ok.append(message_id)
+                else:
+                    refused.append((message_id, item.error or "refused by the relay"))
         with write_transaction(db):
-            removed = outbox_repo.ack_many(db, [a.id for a in ok])
+            removed = outbox_repo.ack_many(db, ok)
             mint.mark_sent(db, removed)
-            for item in refused:
-                reason = item.error or "refused by the relay"
-                if outbox_repo.refuse(db, item.id, reason):
-                    log.error("relay refused message %s: %s (kept, not re-sent)", item.id,
+            for message_id, reason in refused:
+                if outbox_repo.refuse(db, message_id, reason):
+                    log.error("relay refused message %s: %s (kept, not re-sent)", message_id,
                               reason)
-                mint.mark_refused(db, item.id, reason)
+                mint.mark_refused(db, message_id, reason)
         self.acked += len(removed)
         return len(removed)
 
