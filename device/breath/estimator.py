@@ -322,9 +322,8 @@ class BreathEstimator:
             self._speed[d].append(ext.speed)
             if ext.stroke_s:
                 self._stroke_s[d].append(ext.stroke_s)
-        mark = ext.t if ext.period_t is None else ext.period_t
-        self.rate.add(ext.kind, mark)
-        self.rate.resume(mark, self.cfg.resume_gap_s)
+        self.rate.add(ext.kind, ext.period_t)
+        self.rate.resume(ext.period_t, self.cfg.resume_gap_s)
         if ext.kind == "trough":
             if self._breath_open and self.breaths:
                 self.breaths[-1]["end"] = ext.t

@@ -40,10 +40,10 @@ class Extremum:
     stroke_s: float | None  # how long that stroke moved (holds excluded), None: unknown
     held: float  # seconds of hold sitting on this turn (0: a smooth turn)
     confirmed_at: float
-    flips: int = 1  # live phase reversals since the previous extremum (1 expected)
     # Where the breath period is measured from: the end of a hold that sat on the turn (a
     # crisper mark, breath after breath, than leaving a pause that ripples), else ``t``.
-    period_t: float | None = None
+    period_t: float
+    flips: int = 1  # live phase reversals since the previous extremum (1 expected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +340,8 @@ class StrokeTracker:
         # Dated where the signal left the extremum for good; on a flat hold that is the hold's
         # end, and in a pause that creeps (a real end-of-exhale pause often does) it is where
         # the creep began, however long the tracker went on calling the pause a hold.
-        turn, held, mark = self._departure(kind), 0.0, None
+        turn = mark = self._departure(kind)
+        held = 0.0
         for start, end, was_hold in self.dwells:
             if was_hold and start - 0.5 <= self.ext_t <= end + 0.5:
                 held, mark = max(0.0, min(end, turn) - start), max(end, turn)
@@ -348,7 +349,7 @@ class StrokeTracker:
         swing = None if prev is None else abs(self.ext_val - prev.value)
         stroke_s = None if prev is None else max(0.0, turn - held - prev.t)
         ext = Extremum(kind, turn, self.ext_val, swing, self.stroke_speed, stroke_s, held, t,
-                       self.flips, turn if mark is None else mark)
+                       mark, self.flips)
         self.flips = 0
         self.prev_ext = ext
         self.direction = 1 if kind == "trough" else -1
