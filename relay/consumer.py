@@ -171,16 +171,15 @@ class Consumer:
         except Exception:  # check() must not raise; if it does, refuse the message, not us
             log.exception("relay: validating a message on %r failed", message.topic[:200])
             result = Rejection("invalid", "could not be checked")
+        props = getattr(message, "properties", None)
         if isinstance(result, Inbound) and result.kind == protocol.CATALOG_QUERY:
-            props = getattr(message, "properties", None)
             generation = self._generation
             self.queries.submit(Query(
                 result, getattr(props, "ResponseTopic", None),
                 getattr(props, "CorrelationData", None),
                 lambda: self._puback(message.mid, message.qos, generation)))
             return
-        batch_acks = protocol.READS_BATCH_ACKS in (
-            getattr(getattr(message, "properties", None), "UserProperty", None) or ())
+        batch_acks = protocol.READS_BATCH_ACKS in (getattr(props, "UserProperty", None) or ())
         self._queue.put(_Item(message.mid, message.qos, self._generation, result, batch_acks))
 
     # --- the writer thread --------------------------------------------------------------------
@@ -223,7 +222,8 @@ class Consumer:
 
     def _store(self, batch: list[_Item]) -> bool:
         """Commit the batch (retrying while the store is down), then ack. False: gave up."""
-        valid = [item.result for item in batch if isinstance(item.result, Inbound)]
+        inbound = [item for item in batch if isinstance(item.result, Inbound)]
+        valid = [item.result for item in inbound]
         rejected = [item.result for item in batch if isinstance(item.result, Rejection)]
         delay = 0.05
         while True:
@@ -239,11 +239,12 @@ class Consumer:
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, 5.0)
-        self._after_commit(batch, valid, outcomes, rejected)
+        self._after_commit(batch, inbound, outcomes, rejected)
         return True
 
-    def _after_commit(self, batch: list[_Item], valid: list[Inbound], outcomes: list,
+    def _after_commit(self, batch: list[_Item], inbound: list[_Item], outcomes: list,
                       rejected: list[Rejection]) -> None:
+        """Count, ack (after the commit) and PUBACK; ``outcomes`` are ``inbound``'s, in order."""
         for rejection in rejected:
             self.counts["rejected"] += 1
             self.counts[f"rejected.{rejection.reason}"] += 1
@@ -255,8 +256,8 @@ class Consumer:
                     id=rejection.message_id, ok=False,
                     error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
         stored: dict[tuple[str, bool], list[str]] = {}  # (device, duplicate) -> ids
-        reads_batches = [i.batch_acks for i in batch if isinstance(i.result, Inbound)]
-        for item, outcome, batch_acks in zip(valid, outcomes, reads_batches, strict=True):
+        valid = [entry.result for entry in inbound]
+        for entry, item, outcome in zip(inbound, valid, outcomes, strict=True):
             self.counts[item.kind] += 1
             if outcome is None:
                 continue
@@ -265,7 +266,7 @@ class Consumer:
                 self.counts["refused"] += 1
                 log.info("relay: refused %s %s from %s: %s", item.kind, item.message.id,
                          item.device_id, outcome.error)
-            if outcome.error is None and item.kind not in MINTS and batch_acks:
+            if outcome.error is None and item.kind not in MINTS and entry.batch_acks:
                 stored.setdefault((item.device_id, not outcome.stored), []).append(
                     item.message.id)
             else:  # alone: a refusal, a mint request's ack (before its result), an old device
