@@ -185,13 +185,16 @@ class LiteRTPoseBackend(LandmarkBackend):
         points, presence = found
         if self.tracking:
             self._roi = self._next_roi(points)
-            if self.detector.loaded and self._t - self._detector_used > self.detector_idle_s:
-                self._release_detector()
+            self._release_idle_detector()
         body = points[:BODY_POINTS, :3].copy()
         return Landmarks(points=body, presence=presence, backend=self.name)
 
-    def _release_detector(self) -> None:
-        """A person tracked this long needs no detector: free its memory until they are lost."""
+    def _release_idle_detector(self) -> None:
+        """A person tracked while the detector sat unused ``detector_idle_s`` needs no
+        detector: free its memory until they are lost (with 0, as soon as it found them,
+        before the landmark model needs its memory)."""
+        if not (self.detector.loaded and self._t - self._detector_used >= self.detector_idle_s):
+            return
         self.detector.release()
         log.debug("pose detector released after %.0f s unused", self.detector_idle_s)
 
@@ -233,8 +236,8 @@ class LiteRTPoseBackend(LandmarkBackend):
             roi = alignment_roi(kps[_DET_CENTER], kps[_DET_SCALE], scale=_ROI_SCALE)
             if not roi.width > 1.0:  # degenerate keypoints: no usable crop
                 roi = None
-        if roi is not None and self.tracking and self.detector_idle_s == 0:
-            self._release_detector()  # before the landmark model needs its memory
+        if roi is not None and self.tracking:
+            self._release_idle_detector()
         timer.lap("postprocess")
         return roi
 
