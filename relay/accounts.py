@@ -10,8 +10,10 @@ plugin does both (FACTS.md), so the fleet's accounts live there:
 - a **relay** account per relay instance, sharing the ``breathe-relay`` role (read what
   devices send, through ``$share/<group>/...`` or directly; write acks, mint results,
   config, commands, inbox answers);
-  pinned to ``breathe-relay-<instance>`` when given one. CLI commands (``breathe relay cmd``)
-  need free client ids, so give them an unpinned account of their own;
+  pinned to ``breathe-relay-<instance>`` when given one;
+- an **operator** account for ``breathe relay cmd`` / ``config set``, pinned to
+  ``breathe-operator-<username>``: it sends commands and desired config and reads the answers,
+  but cannot join the relays' ``$share`` group nor take a relay instance's client id;
 - an **admin** account for ``mosquitto_ctrl`` / :class:`LiveAccounts`.
 
 Two ways to apply them: :func:`config_document` writes the plugin's JSON file before the
@@ -27,14 +29,18 @@ import hashlib
 import json
 import os
 import queue
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.config.models import OPERATOR_NAME
+from common.errors import BadInput
 from wire import protocol
 
 RELAY_ROLE = "breathe-relay"
+OPERATOR_ROLE = "breathe-operator"
 ADMIN_ROLE = "admin"
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 ITERATIONS = 101  # what mosquitto_ctrl uses
@@ -48,6 +54,9 @@ DEVICE_READS = (protocol.ACK, protocol.MINT_RESULT, protocol.CONFIG_DESIRED,
 # the relay: everything devices send, through its shared group or directly (command replies)
 RELAY_SENDS = (protocol.ACK, protocol.MINT_RESULT, protocol.CONFIG_DESIRED, protocol.CMD + "/#",
                protocol.INBOX + "/#")
+# an operator at the CLI: commands and desired config out, replies and config reports in
+OPERATOR_SENDS = (protocol.CMD + "/#", protocol.CONFIG_DESIRED)
+OPERATOR_READS = (protocol.REPLY + "/#", protocol.CONFIG_REPORTED)
 
 
 def device_role(device_id: str) -> str:
@@ -81,6 +90,25 @@ def relay_acls(share_group: str = "relay") -> list[dict[str, Any]]:
     return acls
 
 
+def operator_acls() -> list[dict[str, Any]]:
+    """Any device's command and desired-config topics out, their replies and reports in
+    (subscribed directly: no ``$share`` pattern, so no share of what the relays must store)."""
+    root = protocol.TOPIC_ROOT
+    acls = [_acl("publishClientSend", f"{root}/+/{sub}") for sub in OPERATOR_SENDS]
+    for sub in OPERATOR_READS:
+        acls += [_acl("subscribePattern", f"{root}/+/{sub}"),
+                 _acl("publishClientReceive", f"{root}/+/{sub}")]
+    return acls + [_acl("unsubscribePattern", "#")]
+
+
+def operator_client_id(username: str) -> str:
+    """The one client id an operator account may use (what the CLI connects with)."""
+    if not re.match(OPERATOR_NAME, username):
+        raise BadInput(f"operator name {username!r} is not valid (allowed: 1-64 lowercase "
+                       "letters, digits, '_', '.' or '-', starting with a letter or digit)")
+    return f"breathe-operator-{username}"
+
+
 def admin_acls() -> list[dict[str, Any]]:
     return [_acl("publishClientSend", "$CONTROL/dynamic-security/#"),
             _acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
@@ -97,8 +125,8 @@ def hashed(password: str, salt: bytes | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Account:
-    """One broker account: ``kind`` device | relay | admin; ``client_id`` pins it (None:
-    any client id, only for relay CLI and admin accounts)."""
+    """One broker account: ``kind`` device | relay | operator | admin; ``client_id`` pins it
+    (None: any client id, only for admin and development relay accounts)."""
 
     username: str
     password: str
@@ -107,7 +135,7 @@ class Account:
 
     def roles(self) -> list[str]:
         return {"device": [device_role(self.username)], "relay": [RELAY_ROLE],
-                "admin": [ADMIN_ROLE]}[self.kind]
+                "operator": [OPERATOR_ROLE], "admin": [ADMIN_ROLE]}[self.kind]
 
 
 def device_account(device_id: str, password: str) -> Account:
@@ -119,10 +147,15 @@ def relay_account(username: str, password: str, client_id: str | None = None) ->
     return Account(username, password, "relay", client_id=client_id)
 
 
+def operator_account(username: str, password: str) -> Account:
+    return Account(username, password, "operator", client_id=operator_client_id(username))
+
+
 def empty_document(share_group: str = "relay") -> dict[str, Any]:
     """A plugin file with the shared roles and no accounts; deny by default."""
     return {"clients": [], "groups": [],
             "roles": [{"rolename": RELAY_ROLE, "acls": relay_acls(share_group)},
+                      {"rolename": OPERATOR_ROLE, "acls": operator_acls()},
                       {"rolename": ADMIN_ROLE, "acls": admin_acls()}],
             "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False,
                                  "subscribe": False, "unsubscribe": True}}
@@ -140,6 +173,9 @@ def add_to_document(document: dict[str, Any], account: Account) -> dict[str, Any
         role = device_role(account.username)
         document["roles"] = [r for r in document["roles"] if r["rolename"] != role]
         document["roles"].append({"rolename": role, "acls": device_acls(account.username)})
+    roles = [r["rolename"] for r in document["roles"]]
+    if account.kind == "operator" and OPERATOR_ROLE not in roles:  # a file from before operators
+        document["roles"].append({"rolename": OPERATOR_ROLE, "acls": operator_acls()})
     return document
 
 
@@ -187,6 +223,9 @@ def commands_for(account: Account) -> list[dict[str, Any]]:
         commands.append({"command": "createRole", "rolename": role})
         commands += [{"command": "addRoleACL", "rolename": role, **acl}
                      for acl in device_acls(account.username)]
+    if account.kind == "operator":  # shared by operators: "already exists" is fine
+        commands.append({"command": "createRole", "rolename": OPERATOR_ROLE,
+                         "acls": operator_acls()})
     client: dict[str, Any] = {"command": "createClient", "username": account.username,
                               "password": account.password,
                               "roles": [{"rolename": r} for r in account.roles()]}

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from common.errors import BadInput, BreatheError
-from relay.mqtt import connected, guarded, publish_properties, publish_wait
+from relay.mqtt import guarded, operator_connected, publish_properties, publish_wait
 from relay.settings import RelaySettings
 from wire import protocol
 from wire.protocol import Command, CommandReply, ProtocolError
@@ -70,7 +70,7 @@ def send_command(settings: RelaySettings, device_id: str, name: str,
     def on_subscribe(_c: Any, _u: Any, _mid: int, reasons: list, _p: Any) -> None:
         subscribed.put(not any(r.is_failure for r in reasons))
 
-    with connected(settings.mqtt, f"breathe-relay-cli-{uuid.uuid4().hex[:8]}") as client:
+    with operator_connected(settings) as client:
         client.on_message = on_message
         client.on_subscribe = on_subscribe
         client.subscribe(reply_topic, qos=1)

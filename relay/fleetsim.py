@@ -226,11 +226,11 @@ class SimDevice:
 
 def relay_config_toml(*, host: str, port: int, ca_file: Path | None, password_file: Path,
                       store_url: str, share_group: str = "relay",
-                      chain: dict[str, Any] | None = None) -> str:
+                      chain: dict[str, Any] | None = None, username: str = "relay") -> str:
     """A ``breathe --config`` file for a relay on this broker (tests, bench, demos)."""
     lines = ["[relay]", f"store_url = {_toml(store_url)}", f"share_group = {_toml(share_group)}",
              "", "[relay.mqtt]", f"host = {_toml(host)}", f"port = {port}",
-             f"tls = {'true' if ca_file else 'false'}", 'username = "relay"',
+             f"tls = {'true' if ca_file else 'false'}", f"username = {_toml(username)}",
              f"password_file = {_toml(str(password_file))}"]
     if ca_file:
         lines.append(f"ca_file = {_toml(str(ca_file))}")

@@ -28,7 +28,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from relay.accounts import Account, Fleet, LiveAccounts, device_account
+from relay.accounts import Account, Fleet, LiveAccounts, device_account, operator_account
 from relay.accounts import relay_account as relay_account_of
 from relay.procs import free_port, stop_process
 
@@ -118,17 +118,24 @@ class Broker:
         relay (``RELAY_USER`` or ``relay_account``; pinned to ``client_id`` if given)."""
         password = password or f"pw-{username}-{os.urandom(4).hex()}"
         if relay_account or username == RELAY_USER:
-            account = relay_account_of(username, password, client_id)
-        else:
-            account = device_account(username, password)
+            return self.add_account(relay_account_of(username, password, client_id))
+        return self.add_account(device_account(username, password))
+
+    def add_operator(self, username: str, password: str | None = None) -> str:
+        """An operator account for the CLI, pinned to ``breathe-operator-<username>``."""
+        return self.add_account(operator_account(
+            username, password or f"pw-{username}-{os.urandom(4).hex()}"))
+
+    def add_account(self, account: Account) -> str:
+        """Add ``account`` to the plugin file (broker stopped) or the running broker."""
         self.fleet.add(account)
-        self.passwords[username] = password
+        self.passwords[account.username] = account.password
         if self.process is None:
             self.fleet.write(self.dynsec_file)
         else:
             with self.admin() as live:
                 live.add(account)
-        return password
+        return account.password
 
     @contextmanager
     def admin(self) -> Iterator[LiveAccounts]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -19,7 +20,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common.errors import BreatheError, ConfigError
-from relay.settings import BrokerSettings
+from relay.accounts import operator_client_id
+from relay.settings import BrokerSettings, RelaySettings
 from wire.protocol import Message
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,8 @@ def publish_properties(*, response_topic: str | None = None,
 
 
 @contextmanager
-def connected(broker: BrokerSettings, client_id: str, *, timeout: float = 10.0
+def connected(broker: BrokerSettings, client_id: str, *, timeout: float = 10.0,
+              refused_hint: str = "check [relay.mqtt] username and password_file"
               ) -> Iterator[mqtt.Client]:
     """A short-lived clean connection (CLI commands): connected on entry, closed on exit."""
     client = make_client(broker, client_id)
@@ -121,13 +124,29 @@ def connected(broker: BrokerSettings, client_id: str, *, timeout: float = 10.0
         if not ready.wait(timeout):
             raise BrokerError(f"the MQTT broker at {where} did not answer in {timeout:g} s")
         if result["reason"].is_failure:
-            raise BrokerError(f"the MQTT broker at {where} refused user "
-                              f"{broker.username!r}: {result['reason']}; check [relay.mqtt] "
-                              "username and password_file")
+            raise BrokerError(f"the MQTT broker at {where} refused user {broker.username!r} "
+                              f"with client id {client_id}: {result['reason']}; {refused_hint}")
         yield client
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def operator_connected(settings: RelaySettings) -> Any:
+    """How CLI commands to devices connect: as ``[relay.operator]`` (its one client id) when
+    set, else as the relay's own account under a fresh client id, which only an unpinned
+    (development) relay account is allowed to use."""
+    operator = settings.operator
+    if operator.username is None:
+        return connected(settings.mqtt, f"breathe-relay-cli-{uuid.uuid4().hex[:8]}",
+                         refused_hint="a relay account pinned to an instance cannot be used "
+                         "here: set [relay.operator] to an account from 'breathe relay accounts "
+                         "add-operator' (or check [relay.mqtt] username and password_file)")
+    broker = settings.mqtt.model_copy(update={"username": operator.username,
+                                              "password_file": operator.password_file})
+    return connected(broker, operator_client_id(operator.username),
+                     refused_hint="check [relay.operator] username and password_file (an "
+                     "account from 'breathe relay accounts add-operator')")
 
 
 def publish_wait(client: mqtt.Client, topic: str, message: Message, *, retain: bool = False,

@@ -16,7 +16,7 @@ from typing import Any
 
 from common.config import Settings
 from common.errors import BadInput
-from relay.mqtt import connected, guarded, publish_wait
+from relay.mqtt import guarded, operator_connected, publish_wait
 from relay.settings import RelaySettings
 from relay.store import DeviceRow, RelayStore, timestamp
 from wire import protocol
@@ -101,7 +101,7 @@ def set_config(settings: RelaySettings, store: RelayStore, device_id: str,
     merged.update(changes)
     desired = ConfigDesired(id=uuid.uuid4().hex, changes=merged)
     reports: queue.Queue[ConfigReported] = queue.Queue()
-    with connected(settings.mqtt, f"breathe-relay-cli-{uuid.uuid4().hex[:8]}") as client:
+    with operator_connected(settings) as client:
         if wait_s > 0:
             @guarded("config report")
             def on_message(_c: Any, _u: Any, message: Any) -> None:

@@ -142,6 +142,29 @@ def test_a_relay_account_pinned_to_its_instance_id_refuses_any_other(broker, fle
     assert fleet("kitchen", client_id="breathe-relay-a").rc == NOT_AUTHORIZED
 
 
+def test_an_operator_reaches_devices_but_never_a_relays_id_or_its_share(broker, fleet):
+    broker.add_user("relay-a", relay_account=True, client_id="breathe-relay-a")
+    broker.add_operator("ops")  # added to the running broker: its role is created there
+    assert fleet("ops", client_id="breathe-relay-a").rc == NOT_AUTHORIZED
+    assert fleet("ops", client_id="kitchen").rc == NOT_AUTHORIZED
+    ops = fleet("ops", client_id="breathe-operator-ops")
+    assert ops.rc == 0
+    for topic in ("$share/relay/breathe/v1/+/sessions", "breathe/v1/+/sessions",
+                  "breathe/v1/kitchen/mint/request", "breathe/v1/kitchen/cmd/#", "#"):
+        assert ops.subscribe(topic) == [NOT_AUTHORIZED], topic
+    assert ops.subscribe("breathe/v1/kitchen/reply/#") == [1]
+    kitchen = fleet("kitchen")
+    assert kitchen.subscribe("breathe/v1/kitchen/cmd/#") == [1]
+    assert kitchen.subscribe("breathe/v1/kitchen/ack") == [1]
+    ops.publish("breathe/v1/kitchen/ack", b"a forged ack")  # the relay's to send, not its
+    ops.publish("breathe/v1/kitchen/cmd/ping", b"ping")
+    assert kitchen.received() == [("breathe/v1/kitchen/cmd/ping", b"ping")]
+    kitchen.publish("breathe/v1/kitchen/reply/1", b"pong")
+    assert ops.received() == [("breathe/v1/kitchen/reply/1", b"pong")]
+    broker.add_operator("ops-2")  # a second operator shares the role that now exists
+    assert fleet("ops-2", client_id="breathe-operator-ops-2").rc == 0
+
+
 def test_a_device_cannot_join_the_relays_shared_group_or_read_others(fleet):
     relay = fleet("relay")
     assert relay.subscribe("$share/relay/breathe/v1/+/sessions") == [1]

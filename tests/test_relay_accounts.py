@@ -12,6 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from relay_support import write_relay_config
 
 from device.cli import main
+from relay.fleetsim import relay_config_toml
 from relay.localbroker import ADMIN_USER, Broker
 
 
@@ -41,16 +42,23 @@ def test_the_account_file_written_by_the_cli_is_what_the_broker_enforces(tmp_pat
     result = runner.invoke(main, ["relay", "accounts", "init", str(plugin_file),
                                   "--admin-password-file", admin])
     assert result.exit_code == 0, result.output
+    older = json.loads(plugin_file.read_text())  # a file written before operator accounts
+    older["roles"] = [r for r in older["roles"] if r["rolename"] != "breathe-operator"]
+    plugin_file.write_text(json.dumps(older))
     for args in (["add-device", "kitchen", "--password-file",
                   secret(tmp_path / "k.pw", "kitchen-secret")],
                  ["add-relay", "relay-a", "--instance", "a", "--password-file",
-                  secret(tmp_path / "r.pw", "relay-secret")]):
+                  secret(tmp_path / "r.pw", "relay-secret")],
+                 ["add-operator", "ops", "--password-file",
+                  secret(tmp_path / "o.pw", "ops-secret")]):
         result = runner.invoke(main, ["relay", "accounts", *args, "--file", str(plugin_file)])
         assert result.exit_code == 0, result.output
     again = runner.invoke(main, ["relay", "accounts", "init", str(plugin_file),
                                  "--admin-password-file", admin])
     assert again.exit_code == 2 and "exists" in again.output  # never overwrites accounts
     assert "kitchen-secret" not in plugin_file.read_text()  # only salted hashes are stored
+    roles = [r["rolename"] for r in json.loads(plugin_file.read_text())["roles"]]
+    assert roles.count("breathe-operator") == 1  # put back for the operator it was added for
 
     broker = Broker(tmp_path / "broker", mqtt_certs)
     broker.dynsec_file.write_text(plugin_file.read_text())  # the operator's file, as written
@@ -61,6 +69,8 @@ def test_the_account_file_written_by_the_cli_is_what_the_broker_enforces(tmp_pat
         assert connect_rc(broker, "kitchen", "wrong", "kitchen") != 0
         assert connect_rc(broker, "relay-a", "relay-secret", "breathe-relay-a") == 0
         assert connect_rc(broker, "relay-a", "relay-secret", "breathe-relay-b") == 0x87
+        assert connect_rc(broker, "ops", "ops-secret", "breathe-operator-ops") == 0
+        assert connect_rc(broker, "ops", "ops-secret", "breathe-relay-a") == 0x87
     finally:
         broker.stop()
 
@@ -90,3 +100,28 @@ def test_a_device_id_that_is_not_valid_on_the_wire_is_refused(device_id, tmp_pat
                                   "--file", str(plugin_file)])
     assert result.exit_code == 2
     assert "not valid" in result.output
+
+
+def test_cli_commands_with_a_relay_instances_account_say_to_use_an_operator(broker, tmp_path):
+    """A relay account pinned to its instance cannot open the CLI's connection (it would
+    otherwise take over the running relay's session); the error names the fix."""
+    broker.add_user("relay-a", relay_account=True, client_id="breathe-relay-a")
+    config_file = tmp_path / "relay.toml"
+    config_file.write_text(relay_config_toml(
+        host=broker.host, port=broker.port, ca_file=broker.certs.ca, username="relay-a",
+        password_file=broker.password_file_for("relay-a", tmp_path),
+        store_url=str(tmp_path / "relay.db")))
+    refused = CliRunner().invoke(main, ["--config", str(config_file), "relay", "cmd", "kitchen",
+                                        "ping"])
+    assert refused.exit_code != 0
+    assert "refused user 'relay-a'" in refused.output
+    assert "[relay.operator]" in refused.output and "add-operator" in refused.output
+
+    broker.add_operator("ops")
+    with config_file.open("a") as config:
+        config.write(f'[relay.operator]\nusername = "ops"\npassword_file = '
+                     f'{json.dumps(str(broker.password_file_for("ops", tmp_path)))}\n')
+    offline = CliRunner().invoke(main, ["--config", str(config_file), "relay", "cmd",
+                                        "kitchen", "ping", "--timeout", "0.5"])
+    assert offline.exit_code == 1  # connected and sent; nobody answered
+    assert "no reply from kitchen" in offline.output

@@ -53,7 +53,12 @@ def test_shared_sessions_reach_the_relay_once_and_leave_the_devices_outbox(kitch
     assert kitchen.last_sync is not None
 
 
-def test_the_operator_sees_the_device_and_reaches_it(kitchen, relay, config_file, controls):
+def test_the_operator_sees_the_device_and_reaches_it(broker, kitchen, relay, config_file,
+                                                     controls, tmp_path):
+    broker.add_operator("ops")  # commands and config go out as the operator, not the relay
+    with config_file.open("a") as config:
+        config.write(f'\n[relay.operator]\nusername = "ops"\npassword_file = '
+                     f'{json.dumps(str(broker.password_file_for("ops", tmp_path)))}\n')
     kitchen.start()
     wait_until(lambda: kitchen.state == "connected", what="the device to connect")
     store = open_store(load_config(config_file).relay.store_url)
@@ -79,3 +84,4 @@ def test_the_operator_sees_the_device_and_reaches_it(kitchen, relay, config_file
     view = json.loads(cli(config_file, "config", "show", "kitchen", "--json").output)
     assert view["reported"]["applied"] == {"pacing.haptic_strength": 0.4}
     store.close()
+    assert "as breathe-operator-ops" in broker.log_file.read_text()

@@ -268,10 +268,14 @@ class BrokerSettings(Section):
         if self.ca_file is not None and not self.tls:
             raise _conflict("ca_file", "a CA file is set but tls is false", str(self.ca_file),
                             "empty, or tls = true", "tls")
-        if self.password_file is not None and self.username is None:
-            raise _conflict("password_file", "a password needs a username",
-                            str(self.password_file), "empty, or username set", "username")
+        _password_needs_username(self)
         return self
+
+
+def _password_needs_username(account: BrokerSettings | OperatorSettings) -> None:
+    if account.password_file is not None and account.username is None:
+        raise _conflict("password_file", "a password needs a username",
+                        str(account.password_file), "empty, or username set", "username")
 
 
 class MqttSettings(BrokerSettings):
@@ -321,9 +325,33 @@ def _store_url(value: str) -> str:
     return value
 
 
+# an operator's broker username (its client id is breathe-operator-USERNAME)
+OPERATOR_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class OperatorSettings(Section):
+    username: str | None = Field(
+        None, pattern=OPERATOR_NAME,
+        description="Broker account that 'breathe relay cmd' and 'config set' use (made by "
+                    "'breathe relay accounts add-operator'; client id "
+                    "breathe-operator-USERNAME); empty: the relay's own account",
+        json_schema_extra={"allowed": "1-64 lowercase letters, digits, '_', '.' or '-', or "
+                                      "empty"})
+    password_file: ExistingFile | None = Field(
+        None, description="File whose first line is that account's password; empty: none")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OperatorSettings:
+        _password_needs_username(self)
+        return self
+
+
 class RelaySettings(Section):
     mqtt: BrokerSettings = Field(default_factory=BrokerSettings,
                                  description="The relay's own broker connection")
+    operator: OperatorSettings = Field(
+        default_factory=OperatorSettings,
+        description="The operator's broker account, for commands and config sent from the CLI")
     share_group: str = Field("relay", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                              description="Shared-subscription group: relays in one group "
                                          "split the fleet's messages",

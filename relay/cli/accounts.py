@@ -28,7 +28,7 @@ def _secret(path: Path) -> str:
 @click.group("accounts")
 def accounts() -> None:
     """Broker accounts (mosquitto dynamic security): one per device, pinned to its client id
-    and its own topics; one per relay instance; an admin account."""
+    and its own topics; one per relay instance; operators for the CLI; an admin account."""
 
 
 @accounts.command("init")
@@ -113,7 +113,8 @@ def add_device(ctx: click.Context, device_id: str, password_file: Path, file: Pa
               help="File whose first line is this relay account's password.")
 @click.option("--instance", default=None,
               help="Pin the account to client id breathe-relay-INSTANCE ('relay run "
-                   "--instance'); without it any client id (for CLI commands).")
+                   "--instance'); without it any client id (development only: such an "
+                   "account can take over a relay instance's session).")
 @_target
 @click.pass_context
 def add_relay(ctx: click.Context, username: str, password_file: Path, instance: str | None,
@@ -124,4 +125,21 @@ def add_relay(ctx: click.Context, username: str, password_file: Path, instance: 
 
     client_id = None if instance is None else f"breathe-relay-{check_instance(instance)}"
     _add(ctx, relay_account(username, _secret(password_file), client_id), file, admin_user,
+         admin_password_file)
+
+
+@accounts.command("add-operator")
+@click.argument("username")
+@click.option("--password-file", type=_SECRET, required=True,
+              help="File whose first line is this operator's password.")
+@_target
+@click.pass_context
+def add_operator(ctx: click.Context, username: str, password_file: Path, file: Path | None,
+                 admin_user: str, admin_password_file: Path | None) -> None:
+    """Add operator USERNAME for 'breathe relay cmd' and 'config set' ([relay.operator]):
+    pinned to client id breathe-operator-USERNAME; sends commands and desired config, reads
+    replies and reports, never a share of what the relays store."""
+    from relay.accounts import operator_account
+
+    _add(ctx, operator_account(username, _secret(password_file)), file, admin_user,
          admin_password_file)
