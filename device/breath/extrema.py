@@ -55,6 +55,10 @@ class Sample:
     ydelay: float  # lag of ``y`` (s)
     v: float  # velocity, from the filter watching for the next movement's onset
     vdelay: float  # lag of ``v`` (s)
+    # The signal the turning points are found on: smoothed in proportion to the breathing
+    # (a slow breather's rippling pause is a pause, not breaths); ``y`` by default.
+    turn: float | None = None
+    turn_delay: float = 0.0  # lag of ``turn`` (s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +153,13 @@ class StrokeTracker:
         self._h = lim.confirm
         self._depth = lim.depth
         self._recent.append(y)
-        self._trail.append((t - s.ydelay, y))
+        self._ydelay = s.ydelay
+        yt, tdelay = (y, s.ydelay) if s.turn is None else (s.turn, s.turn_delay)
+        self._trail.append((t - tdelay, yt))
         self._follow_stroke(y)
-        if self.in_hold and self._leave_hold(t, y, s.ydelay, lim.leave):
-            return self._extremum_step(t, y, s.ydelay, s.v)
-        self._phase_step(s, lim)
-        return self._extremum_step(t, y, s.ydelay, s.v)
+        if not (self.in_hold and self._leave_hold(t, y, s.ydelay, lim.leave)):
+            self._phase_step(s, lim)
+        return self._extremum_step(t, yt, tdelay, s.v)
 
     # ---- live phase and holds ----------------------------------------------------------
 
@@ -243,11 +248,11 @@ class StrokeTracker:
 
     _depth = 0.0
 
-    def _end_hold_now(self, t: float, y: float, ydelay: float) -> None:
+    def _end_hold_now(self, t: float) -> None:
         """A turn was confirmed inside a "hold" the level test never saw end: the signal slid
         away slowly, so it was a slow turn, not a hold. Close it and forget it as a hold."""
         if self.in_hold:
-            self._leave_hold(t, y, ydelay, 0.0)
+            self._leave_hold(t, self._recent[-1], self._ydelay, 0.0)
             start, end, _ = self.dwells.pop()
             self.dwells.append((start, end, False))
             self.holds.pop()
@@ -290,18 +295,19 @@ class StrokeTracker:
             if y > self.ext_val:
                 self.ext_val, self.ext_t = y, tc
             elif self.ext_val - y >= self._h:
-                self._end_hold_now(t, y, ydelay)
+                self._end_hold_now(t)
                 return self._confirm("peak", t, tc, y)
         else:
             self.stroke_speed = max(self.stroke_speed, -v)
             if y < self.ext_val:
                 self.ext_val, self.ext_t = y, tc
             elif y - self.ext_val >= self._h:
-                self._end_hold_now(t, y, ydelay)
+                self._end_hold_now(t)
                 return self._confirm("trough", t, tc, y)
         return None
 
     _h = 0.0
+    _ydelay = 0.0
 
     def _first_stroke(self, t: float, tc: float, y: float) -> Extremum | None:
         if self.lo is None or y < self.lo:
