@@ -27,6 +27,7 @@ from device.simulator.recorded import (
 from device.simulator.synth import ScenarioSpec
 
 EXCERPT = Path(__file__).parent / "data" / "bidmc_07_resp_excerpt.csv"
+RIPPLING = Path(__file__).parent / "data" / "bidmc_04_resp_excerpt.csv"
 
 
 def replay(plan: RecordedPlan, duration: float, fps: float = 30.0, px: float = 3.0,
@@ -148,3 +149,19 @@ def test_an_inhale_after_a_creeping_pause_is_dated_where_the_rise_began() -> Non
         assert found["f1"] >= 0.8, found
         assert abs(np.median(lag)) <= 0.6, lag
         assert np.mean(np.array(lag) > 0.7) <= 0.1, lag
+
+
+@pytest.mark.parametrize(("start", "speed"), [(0.0, 0.5), (20.0, 0.6)])
+def test_the_flick_in_a_slow_breathers_pauses_makes_no_breaths(start: float,
+                                                                speed: float) -> None:
+    """Record 04 breathes in quick strokes with long end-of-exhale pauses, and each exhale
+    ends in a sharp flick (plus heartbeat ripple) a third of a breath deep. Played slower, the
+    pauses get longer and the flicks do not. They must neither count as breaths nor make the
+    rate look unsteady (the estimator once counted 9-10 false breaths here and showed a rate
+    on under 60 % of the frames)."""
+    plan = RecordedPlan(RecordingSpec(path=str(RIPPLING), start=start, speed=speed), 90.0)
+    frames, breaths, truth = replay(plan, 90.0)
+    found = score_breaths(truth["breaths"], breaths, t_min=10.0)
+    shown = np.mean([f["rate_bpm"] is not None for f in frames if f["t"] >= 20.0])
+    assert found["fp"] <= 6, found
+    assert shown >= 0.8, shown

@@ -8,7 +8,10 @@ Per sample:
    new level (a re-placed ROI is a new baseline) and no breath interval spans the gap;
 2. a sudden jump far beyond noise and breath speed is a residual step: subtracted for good;
 3. a bank of light 2nd-order Butterworth low-passes (0.2–2.3 Hz) runs on every sample. The
-   ≈1.1 Hz one gives the charted signal and the extrema; the velocity that drives the live
+   ≈1.1 Hz one gives the charted signal and the extrema — unless the breath is slow and that
+   signal carries ripple (heartbeat, a flick at the end of each exhale) big enough to threaten
+   the hysteresis: then the extrema come from the one nearest three times the breath rate, so
+   the ripple in a slow breather's pauses makes no breaths. The velocity that drives the live
    phase comes from whichever filter sees the next movement start soonest, given the noise
    and the recent strokes' speed and length (slow breathing affords a quiet, slower filter).
    No high-pass: a strong one would erase a 60 s hold, and extrema-relative logic does not
@@ -30,7 +33,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from device.breath.extrema import Extremum, Limits, Sample, StrokeTracker
-from device.breath.filters import FilterBank, NoiseFloor
+from device.breath.filters import FilterBank, NoiseFloor, Ripple
 from device.breath.quality import Periodicity, breath_quality
 from device.breath.rate import RateTracker
 from device.breath.types import BreathEvent, BreathReading
@@ -40,7 +43,18 @@ from device.breath.types import BreathEvent, BreathReading
 class EstimatorSettings:
     """Tuning knobs. Defaults suit 15–30 fps and displacement in pixels."""
 
-    cutoff_hz: float = 1.1  # smoothing of the charted signal and of the extrema
+    cutoff_hz: float = 1.1  # smoothing of the charted signal and of the live phase
+    # The turning points are found on a low-pass at this many times the breath rate (at most
+    # ``cutoff_hz``, at least ``turn_cutoff_min_hz``) when what it takes out of the charted
+    # signal is ripple: a slow breather's end-of-exhale pause ripples with the heartbeat as
+    # much as a fast one's, and those wiggles must not become breaths. Ripple means its rms
+    # is ``turn_ripple_k`` noise stds (a random walk's is noise: it earns no smoother signal
+    # that would make its few slow turns look steady) and its peak ``turn_ripple_depth`` of
+    # the depth (a third of the hysteresis: smooth breathing keeps the 1.1 Hz turns).
+    turn_cutoff_x: float = 3.0
+    turn_cutoff_min_hz: float = 0.57
+    turn_ripple_k: float = 3.0
+    turn_ripple_depth: float = 0.1
     hold_s: float = 1.5  # a still stretch at least this long is a hold ...
     hold_factor: float = 2.5  # ... and this many times as long as a smooth turn takes
     hold_max_s: float = 3.0  # ... or at least this long
@@ -82,6 +96,8 @@ class BreathEstimator:
         self.cfg = settings or EstimatorSettings()
         self.bank = FilterBank(self.fps)
         self._iy = self.bank.nearest(self.cfg.cutoff_hz)
+        self._it = self._iy  # the filter the turning points are found on
+        self.ripple = Ripple(self.bank, self._iy)  # ... measured against the candidate
         self.noise = NoiseFloor(self.fps)
         self.strokes = StrokeTracker(self.fps, history=self.cfg.history)
         self.rate = RateTracker(self.cfg.min_bpm, self.cfg.max_bpm, history=self.cfg.history)
@@ -174,6 +190,8 @@ class BreathEstimator:
         self.repeat.reset()
         self._repeat_scores.clear()
         self.strokes.reset(t)
+        self._it = self._iy
+        self.ripple.reset(self._iy)
         self._x_prev = x
         self._restart = False
 
@@ -250,6 +268,7 @@ class BreathEstimator:
         bank.step(x)
         y = bank.y[self._iy]
         self.repeat.push(y)
+        self.ripple.step()
         if not self.noise.ready:
             return BreathReading(t, None, None, 0.0, y, present=True, still=still)
         if t - self._tuned_at > 0.5:
@@ -262,7 +281,9 @@ class BreathEstimator:
         watch = -1 if st.phase == "inhale" else 1 if st.phase == "exhale" else -st.last_dir or 1
         k = self._pick[watch]
         sig_y = sigma * bank.filters[self._iy].gain_y
-        sample = Sample(t, y, bank.delays[self._iy], bank.v[k], bank.delays[k])
+        it = self._it
+        sample = Sample(t, y, bank.delays[self._iy], bank.v[k], bank.delays[k], bank.y[it],
+                        bank.delays[it])
         ext = st.step(sample, self._limits(sig_y, sig_v, bank.gains_v[k]))
         if ext is not None:
             self._on_extremum(ext)
@@ -324,6 +345,7 @@ class BreathEstimator:
                 self._stroke_s[d].append(ext.stroke_s)
         self.rate.add(ext.kind, ext.period_t)
         self.rate.resume(ext.period_t, self.cfg.resume_gap_s)
+        self._it = self._turn_filter()
         if ext.kind == "trough":
             if self._breath_open and self.breaths:
                 self.breaths[-1]["end"] = ext.t
@@ -331,6 +353,24 @@ class BreathEstimator:
             self._breath_open = True
         elif self._breath_open and self.breaths[-1]["exhale_start"] is None:
             self.breaths[-1]["exhale_start"] = ext.t
+
+    def _turn_filter(self) -> int:
+        """The filter to find turning points on: the charted one, or one smoothed in proportion
+        to the breath rate once what it removes has proved to be ripple (see the settings)."""
+        cfg, period, ripple = self.cfg, self.rate.period, self.ripple
+        if not period:
+            return self._iy
+        cutoff = min(cfg.cutoff_hz, max(cfg.turn_cutoff_min_hz, cfg.turn_cutoff_x / period))
+        cand = self.bank.nearest(cutoff)
+        if ripple.slow == self._iy:
+            ripple.reset(cand)  # nothing measured against it yet
+            return self._iy
+        ripple.slow = cand
+        sig_y = self.noise.sigma * self.bank.filters[self._iy].gain_y
+        if (math.sqrt(ripple.ms) < cfg.turn_ripple_k * sig_y
+                or ripple.peak < cfg.turn_ripple_depth * self._depth()):
+            return self._iy
+        return cand
 
     def _active(self, t: float) -> bool:
         st = self.strokes

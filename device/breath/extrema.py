@@ -10,7 +10,12 @@ Two views of the same signal, each doing what it is good at:
   and drift in a long hold cannot make breaths. A confirmed extremum is dated when the
   signal left it for good (the last moment within ``DEPART`` of a breath of it): the end of a
   flat hold (box breathing starts its inhale when the hold ends), the start of the rise out of
-  a pause that creeps, the top of a smooth turn.
+  a pause that creeps. On a slow smooth turn (no pause: the signal stayed in that band evenly
+  about the extremum, and no longer than three times what its rise then took to reach a
+  quarter of a breath) the departure lags the turn's vertex by 7 % of a breath, 0.8 s at
+  5.5/min; from ``SMOOTH_LAG_MIN`` on, the date is moved back towards the vertex by half that
+  lag (at most ``SMOOTH_BACK_MAX``), so a slow paced breath is dated between the vertex (where
+  the test signals date it) and the departure (where the recordings' truth does).
 
 Every time this module reports is corrected for the smoother's lag (``ydelay`` for the signal,
 ``vdelay`` for the velocity, passed in with each ``Sample`` because the velocity filter
@@ -33,7 +38,7 @@ class Extremum:
     """A confirmed turning point: ``kind`` "peak" (exhale starts) or "trough" (inhale starts)."""
 
     kind: str
-    t: float  # when the movement turned (lag-corrected)
+    t: float  # when the movement turned (lag-corrected): the breath's date
     value: float
     swing: float | None  # depth from the previous opposite extremum (None: unknown)
     speed: float  # fastest |velocity| in the stroke that led here
@@ -55,6 +60,10 @@ class Sample:
     ydelay: float  # lag of ``y`` (s)
     v: float  # velocity, from the filter watching for the next movement's onset
     vdelay: float  # lag of ``v`` (s)
+    # The signal the turning points are found on: smoothed in proportion to the breathing
+    # (a slow breather's rippling pause is a pause, not breaths); ``y`` by default.
+    turn: float | None = None
+    turn_delay: float = 0.0  # lag of ``turn`` (s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +118,7 @@ class StrokeTracker:
         self.lo = self.hi = None
         self.lo_t = self.hi_t = 0.0
         self.prev_ext: Extremum | None = None
+        self._prev_turn = 0.0  # its departure (stroke lengths run between departures)
         self.stroke_speed = 0.0
         self.phase: str | None = None
         self.last_dir = 0  # direction of the last movement: +1 up, -1 down
@@ -149,12 +159,13 @@ class StrokeTracker:
         self._h = lim.confirm
         self._depth = lim.depth
         self._recent.append(y)
-        self._trail.append((t - s.ydelay, y))
+        self._ydelay = s.ydelay
+        yt, tdelay = (y, s.ydelay) if s.turn is None else (s.turn, s.turn_delay)
+        self._trail.append((t - tdelay, yt))
         self._follow_stroke(y)
-        if self.in_hold and self._leave_hold(t, y, s.ydelay, lim.leave):
-            return self._extremum_step(t, y, s.ydelay, s.v)
-        self._phase_step(s, lim)
-        return self._extremum_step(t, y, s.ydelay, s.v)
+        if not (self.in_hold and self._leave_hold(t, y, s.ydelay, lim.leave)):
+            self._phase_step(s, lim)
+        return self._extremum_step(t, yt, tdelay, s.v)
 
     # ---- live phase and holds ----------------------------------------------------------
 
@@ -243,11 +254,11 @@ class StrokeTracker:
 
     _depth = 0.0
 
-    def _end_hold_now(self, t: float, y: float, ydelay: float) -> None:
+    def _end_hold_now(self, t: float) -> None:
         """A turn was confirmed inside a "hold" the level test never saw end: the signal slid
         away slowly, so it was a slow turn, not a hold. Close it and forget it as a hold."""
         if self.in_hold:
-            self._leave_hold(t, y, ydelay, 0.0)
+            self._leave_hold(t, self._recent[-1], self._ydelay, 0.0)
             start, end, _ = self.dwells.pop()
             self.dwells.append((start, end, False))
             self.holds.pop()
@@ -290,18 +301,19 @@ class StrokeTracker:
             if y > self.ext_val:
                 self.ext_val, self.ext_t = y, tc
             elif self.ext_val - y >= self._h:
-                self._end_hold_now(t, y, ydelay)
+                self._end_hold_now(t)
                 return self._confirm("peak", t, tc, y)
         else:
             self.stroke_speed = max(self.stroke_speed, -v)
             if y < self.ext_val:
                 self.ext_val, self.ext_t = y, tc
             elif y - self.ext_val >= self._h:
-                self._end_hold_now(t, y, ydelay)
+                self._end_hold_now(t)
                 return self._confirm("trough", t, tc, y)
         return None
 
     _h = 0.0
+    _ydelay = 0.0
 
     def _first_stroke(self, t: float, tc: float, y: float) -> Extremum | None:
         if self.lo is None or y < self.lo:
@@ -318,6 +330,10 @@ class StrokeTracker:
         return None
 
     DEPART = 0.05  # a stroke starts where the signal leaves its extremum by this much of a breath
+    SMOOTH_LAG_MIN = 0.65  # a smooth turn's departure this far (s) after its vertex ...
+    SMOOTH_BACK_MAX = 0.4  # ... is dated half that earlier, at most this much (s)
+    SMOOTH_RISE = 0.25  # smooth: the band dwell is at most 3x the rise from DEPART to this ...
+    SMOOTH_EVEN = 0.3  # ... and the vertex sits mid-dwell, give or take this much of the dwell
 
     def _departure(self, kind: str) -> float:
         """When the signal left the extremum just confirmed: the last moment it was within
@@ -334,6 +350,28 @@ class StrokeTracker:
                 return tc
         return self.ext_t
 
+    def _smooth_date(self, kind: str, dep: float) -> float:
+        """``dep``, moved back towards the vertex on a slow smooth turn (module docstring)."""
+        lag = dep - self.ext_t
+        if lag < self.SMOOTH_LAG_MIN or self._depth <= 0:
+            return dep
+        near, far = self.DEPART * self._depth, self.SMOOTH_RISE * self._depth
+        sign = 1.0 if kind == "trough" else -1.0
+        t_far = t_in = None
+        for tc, y in reversed(self._trail):
+            off = sign * (y - self.ext_val)
+            if tc > dep:
+                t_far = tc if off >= far else t_far  # the earliest past the rise mark
+            elif tc < self.ext_t and off > near:
+                t_in = tc  # where the signal came into the band
+                break
+        if t_far is None or t_in is None:
+            return dep
+        dwell = dep - t_in
+        if dwell > 3.0 * (t_far - dep) or abs((self.ext_t - t_in) - lag) > self.SMOOTH_EVEN * dwell:
+            return dep  # a pause, or a turn lopsided by a dip or a creep
+        return dep - min(self.SMOOTH_BACK_MAX, 0.5 * lag)
+
     def _confirm(self, kind: str, t: float, tc: float, y: float,
                  boundary: bool = False) -> Extremum | None:
         """The stroke turned at ``ext_t``; date the turn, flip direction, maybe report it."""
@@ -341,14 +379,16 @@ class StrokeTracker:
         # end, and in a pause that creeps (a real end-of-exhale pause often does) it is where
         # the creep began, however long the tracker went on calling the pause a hold.
         turn = mark = self._departure(kind)
+        date = self._smooth_date(kind, turn)
         held = 0.0
         for start, end, was_hold in self.dwells:
             if was_hold and start - 0.5 <= self.ext_t <= end + 0.5:
                 held, mark = max(0.0, min(end, turn) - start), max(end, turn)
         prev = self.prev_ext
         swing = None if prev is None else abs(self.ext_val - prev.value)
-        stroke_s = None if prev is None else max(0.0, turn - held - prev.t)
-        ext = Extremum(kind, turn, self.ext_val, swing, self.stroke_speed, stroke_s, held, t,
+        stroke_s = None if prev is None else max(0.0, turn - held - self._prev_turn)
+        self._prev_turn = turn
+        ext = Extremum(kind, date, self.ext_val, swing, self.stroke_speed, stroke_s, held, t,
                        mark, self.flips)
         self.flips = 0
         self.prev_ext = ext
@@ -361,5 +401,5 @@ class StrokeTracker:
             return None
         self.extrema.append(ext)
         self.events.append(BreathEvent("inhale_start" if kind == "trough" else "exhale_start",
-                                       turn, t))
+                                       date, t))
         return ext

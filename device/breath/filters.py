@@ -12,6 +12,7 @@ equal ``scipy.signal.butter``, ``sosfilt_zi`` and ``sosfilt``; ``process`` (batc
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -161,6 +162,7 @@ class FilterBank:
     """
 
     def __init__(self, fs: float, lowest_hz: float = 0.2, count: int = 8) -> None:
+        self.fs = fs
         cut = [lowest_hz * math.sqrt(2.0) ** k for k in range(count)]
         self.filters = [LowPass(c, fs) for c in cut if c < 0.4 * fs]
         self.cutoffs = [f.cutoff_hz for f in self.filters]
@@ -183,3 +185,35 @@ class FilterBank:
     def step(self, x: float) -> None:
         for k, f in enumerate(self.filters):
             self.y[k], self.v[k] = f.step(x)
+
+
+class Ripple:
+    """What a slower low-pass of the bank takes out of the charted one: ripple above the breath
+    band (heartbeat, the flick at the end of an exhale), lag-matched so the breath's own slope
+    mostly cancels. Keeps its mean square (8 s) and a fading peak (20 s) of the difference."""
+
+    def __init__(self, bank: FilterBank, fast: int) -> None:
+        self.bank, self.fast = bank, fast
+        self._y: deque[float] = deque(maxlen=max(4, round(3.0 * bank.fs)))
+        self._ms_a = 1.0 / (8.0 * bank.fs)
+        self._pk_fade = 1.0 - 1.0 / (20.0 * bank.fs)
+        self.reset(fast)
+
+    def reset(self, slow: int) -> None:
+        """Measure against filter ``slow`` from now on (``fast`` itself: measure nothing)."""
+        self.slow = slow
+        self.ms = self.peak = 0.0
+        self._y.clear()
+
+    def step(self) -> None:
+        """After ``bank.step``."""
+        bank = self.bank
+        self._y.append(bank.y[self.fast])
+        if self.slow == self.fast:
+            return
+        back = round((bank.delays[self.slow] - bank.delays[self.fast]) * bank.fs)
+        if back >= len(self._y):
+            return
+        r = self._y[-1 - back] - bank.y[self.slow]
+        self.ms += self._ms_a * (r * r - self.ms)
+        self.peak = max(abs(r), self.peak * self._pk_fade)
