@@ -40,8 +40,8 @@ SUBTOPICS = (protocol.SESSIONS, protocol.MINT_REQUEST, protocol.STATUS, protocol
 MINTS = (protocol.MINT_REQUEST, protocol.PATTERN_MINT_REQUEST)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue this long while we are down
 RECEIVE_MAXIMUM = 1000  # un-PUBACKed messages the broker may have in flight to us
-LINGER_S = 0.002  # the longest a message waits for others to share its transaction
-LINGER_STEP_S = 0.0005  # while lingering, the writer looks at the queue this often
+LINGER_S = 0.02  # the longest the first message of a batch waits for others to join it
+LINGER_STEP_S = 0.002  # ... and it waits only while more keep coming within this
 
 
 def subscriptions(share_group: str) -> list[str]:
@@ -185,8 +185,9 @@ class Consumer:
     # --- the writer thread --------------------------------------------------------------------
 
     def _take(self) -> list[_Item]:
-        """What is queued, up to ``batch_max``; lingers ``LINGER_S`` for more once one item is
-        in, so a busy relay commits (and acks) many messages at a time, not one by one.
+        """What is queued, up to ``batch_max``. Once one item is in, the writer lingers while
+        more keep coming (each ``LINGER_STEP_S``, for at most ``LINGER_S``), so a busy relay
+        commits and acks many messages at a time, and a lone message waits one step.
         While lingering it sleeps and then takes all that came, rather than waking up for
         every message the network thread queues."""
         try:
@@ -194,12 +195,17 @@ class Consumer:
         except queue.Empty:
             return []
         until = time.monotonic() + LINGER_S
-        while True:
-            self._drain_into(batch)
+        self._drain_into(batch)
+        while len(batch) < self.batch_max:
             left = until - time.monotonic()
-            if len(batch) >= self.batch_max or left <= 0:
-                return batch
+            if left <= 0:
+                break
             time.sleep(min(LINGER_STEP_S, left))
+            had = len(batch)
+            self._drain_into(batch)
+            if len(batch) == had:  # none came in a step: the burst is over
+                break
+        return batch
 
     def _drain_into(self, batch: list[_Item]) -> None:
         get = self._queue.get_nowait
