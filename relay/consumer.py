@@ -1,13 +1,14 @@
 """The relay's MQTT consumer: shared subscriptions in, validated batches stored, then acks out.
 
-Flow per message: paho's network thread validates it (:func:`relay.validate.check`) and queues
-it; a writer thread takes what is queued (up to ``batch_max``), stores it in one transaction
-and only after the commit (a) publishes the end-to-end ``ack`` for sessions and mint requests
-(one per device per batch, listing the ids; a refusal or a mint request's ack alone) and (b)
-sends the MQTT PUBACK. PUBACKs are manual, so a relay that dies before its commit never
-acknowledged anything: the broker re-delivers to its persistent session (stable client id,
-clean_start False + session expiry) and the device re-sends what was not acked. Storing is
-idempotent by message id, so every re-delivery ends as ``duplicate=True``.
+Flow per message: paho's network thread only queues it; a writer thread takes what is queued
+(up to ``batch_max``), validates each message (:func:`relay.validate.check`; a catalog query
+goes to the query responder), stores the batch in one transaction and only after the commit
+(a) publishes the end-to-end ``ack`` for sessions and mint requests (one per device per batch,
+listing the ids; a refusal or a mint request's ack alone) and (b) sends the MQTT PUBACK.
+PUBACKs are manual, so a relay that dies before its commit never acknowledged anything: the
+broker re-delivers to its persistent session (stable client id, clean_start False + session
+expiry) and the device re-sends what was not acked. Storing is idempotent by message id, so
+every re-delivery ends as ``duplicate=True``.
 """
 
 from __future__ import annotations
@@ -40,20 +41,32 @@ SUBTOPICS = (protocol.SESSIONS, protocol.MINT_REQUEST, protocol.STATUS, protocol
 MINTS = (protocol.MINT_REQUEST, protocol.PATTERN_MINT_REQUEST)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue this long while we are down
 RECEIVE_MAXIMUM = 1000  # un-PUBACKed messages the broker may have in flight to us
-LINGER_S = 0.002  # the longest a message waits for others to share its transaction
-LINGER_STEP_S = 0.0005  # while lingering, the writer looks at the queue this often
+LINGER_S = 0.02  # the longest the first message of a batch waits for others to join it
+LINGER_STEP_S = 0.002  # ... and it waits only while more keep coming within this
 
 
 def subscriptions(share_group: str) -> list[str]:
     return [f"$share/{share_group}/{protocol.TOPIC_ROOT}/+/{sub}" for sub in SUBTOPICS]
 
 
-class _Item(NamedTuple):  # a tuple: built for every message on the network thread
+class _Item(NamedTuple):  # a tuple: built for every message on the network thread, which
+    # does nothing else with it: checking it there kept paho from reading the next packet
     mid: int
     qos: int
     generation: int  # which connection it came on: a PUBACK is only valid on that one
+    topic: str
+    payload: bytes
+    props: Any  # its MQTT v5 properties (paho's object), or None
+
+
+class _Checked(NamedTuple):
+    item: _Item
     result: Inbound | Rejection
-    batch_acks: bool  # its device said it reads acks that list many ids
+
+    @property
+    def batch_acks(self) -> bool:  # its device said it reads acks that list many ids
+        return protocol.READS_BATCH_ACKS in (getattr(self.item.props, "UserProperty", None)
+                                             or ())
 
 
 class _LogLimiter:
@@ -166,27 +179,30 @@ class Consumer:
             self.subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._queue.put(_Item(message.mid, message.qos, self._generation, message.topic,
+                              message.payload, getattr(message, "properties", None)))
+
+    def _check(self, item: _Item) -> Inbound | Rejection:
         try:
-            result = check(message.topic, message.payload)
+            return check(item.topic, item.payload)
         except Exception:  # check() must not raise; if it does, refuse the message, not us
-            log.exception("relay: validating a message on %r failed", message.topic[:200])
-            result = Rejection("invalid", "could not be checked")
-        props = getattr(message, "properties", None)
-        if isinstance(result, Inbound) and result.kind == protocol.CATALOG_QUERY:
-            generation = self._generation
-            self.queries.submit(Query(
-                result, getattr(props, "ResponseTopic", None),
-                getattr(props, "CorrelationData", None),
-                lambda: self._puback(message.mid, message.qos, generation)))
-            return
-        batch_acks = protocol.READS_BATCH_ACKS in (getattr(props, "UserProperty", None) or ())
-        self._queue.put(_Item(message.mid, message.qos, self._generation, result, batch_acks))
+            log.exception("relay: validating a message on %r failed", item.topic[:200])
+            return Rejection("invalid", "could not be checked")
+
+    def _answer_later(self, item: _Item, result: Inbound) -> None:
+        """A catalog query is not stored: answered (and PUBACKed) by the query responder."""
+        props = item.props
+        self.queries.submit(Query(
+            result, getattr(props, "ResponseTopic", None),
+            getattr(props, "CorrelationData", None),
+            lambda: self._puback(item.mid, item.qos, item.generation)))
 
     # --- the writer thread --------------------------------------------------------------------
 
     def _take(self) -> list[_Item]:
-        """What is queued, up to ``batch_max``; lingers ``LINGER_S`` for more once one item is
-        in, so a busy relay commits (and acks) many messages at a time, not one by one.
+        """What is queued, up to ``batch_max``. Once one item is in, the writer lingers while
+        more keep coming (each ``LINGER_STEP_S``, for at most ``LINGER_S``), so a busy relay
+        commits and acks many messages at a time, and a lone message waits one step.
         While lingering it sleeps and then takes all that came, rather than waking up for
         every message the network thread queues."""
         try:
@@ -194,12 +210,17 @@ class Consumer:
         except queue.Empty:
             return []
         until = time.monotonic() + LINGER_S
-        while True:
-            self._drain_into(batch)
+        self._drain_into(batch)
+        while len(batch) < self.batch_max:
             left = until - time.monotonic()
-            if len(batch) >= self.batch_max or left <= 0:
-                return batch
+            if left <= 0:
+                break
             time.sleep(min(LINGER_STEP_S, left))
+            had = len(batch)
+            self._drain_into(batch)
+            if len(batch) == had:  # none came in a step: the burst is over
+                break
+        return batch
 
     def _drain_into(self, batch: list[_Item]) -> None:
         get = self._queue.get_nowait
@@ -220,9 +241,19 @@ class Consumer:
                               "broker and the devices re-send what was not acknowledged",
                               len(batch))
 
-    def _store(self, batch: list[_Item]) -> bool:
-        """Commit the batch (retrying while the store is down), then ack. False: gave up."""
-        inbound = [item for item in batch if isinstance(item.result, Inbound)]
+    def _store(self, items: list[_Item]) -> bool:
+        """Check the batch, commit it (retrying while the store is down), then ack. False:
+        gave up."""
+        batch = []
+        for item in items:
+            result = self._check(item)
+            if isinstance(result, Inbound) and result.kind == protocol.CATALOG_QUERY:
+                self._answer_later(item, result)
+            else:
+                batch.append(_Checked(item, result))
+        if not batch:
+            return True
+        inbound = [entry for entry in batch if isinstance(entry.result, Inbound)]
         valid = [item.result for item in inbound]
         rejected = [item.result for item in batch if isinstance(item.result, Rejection)]
         delay = 0.05
@@ -242,7 +273,7 @@ class Consumer:
         self._after_commit(batch, inbound, outcomes, rejected)
         return True
 
-    def _after_commit(self, batch: list[_Item], inbound: list[_Item], outcomes: list,
+    def _after_commit(self, batch: list[_Checked], inbound: list[_Checked], outcomes: list,
                       rejected: list[Rejection]) -> None:
         """Count, ack (after the commit) and PUBACK; ``outcomes`` are ``inbound``'s, in order."""
         for rejection in rejected:
@@ -282,8 +313,8 @@ class Consumer:
         for device_id in {i.device_id for i in valid if i.kind == protocol.CONFIG_REPORTED or (
                 i.kind == protocol.STATUS and getattr(i.message, "state", "") == "online")}:
             self._desired_again(device_id)
-        for item in batch:
-            self._puback(item.mid, item.qos, item.generation)
+        for entry in batch:
+            self._puback(entry.item.mid, entry.item.qos, entry.item.generation)
 
     def _ack_batches(self, stored: dict[tuple[str, bool], list[str]]) -> None:
         """One ack per device for what this batch stored (and one for what it already had):

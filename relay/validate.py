@@ -17,6 +17,7 @@ and together they give payload == topic == username.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -127,23 +128,33 @@ def _message_id(payload: bytes) -> str | None:
     return None
 
 
-def _when(message: Message) -> list[tuple[str, datetime]]:
-    """The message's timestamps that the relay's clock can vouch for."""
-    fields = type(message).model_fields
-    found = [(name, getattr(message, name)) for name in ("started", "ended", "at")
-             if name in fields and getattr(message, name) is not None]
-    day = getattr(message, "day", None) if "day" in fields else None
-    if isinstance(day, date):
-        found.append(("day", datetime.combine(day, time(12), UTC)))
-    return found
+@functools.cache
+def _stamps(model: type[Message]) -> tuple[tuple[str, ...], bool]:
+    """Which of a model's fields are timestamps the relay's clock can vouch for (``started``,
+    ``ended``, ``at``), and whether it has a ``day``; looked up once per model."""
+    fields = model.model_fields
+    return tuple(name for name in ("started", "ended", "at") if name in fields), "day" in fields
+
+
+def _utc_naive(when: datetime) -> datetime:
+    """``when`` as a naive UTC datetime (naive counts as UTC). Comparing those is cheap;
+    comparing aware datetimes whose tzinfo objects differ (pydantic's parsed ``TzInfo`` against
+    ``datetime.UTC``) asks each side for its offset every time."""
+    offset = when.utcoffset()
+    return when if offset is None else when.replace(tzinfo=None) - offset
 
 
 def out_of_window(message: Message, now: datetime) -> str | None:
     """Where the message's time is not within PAST..FUTURE of ``now``, or None."""
-    for name, when in _when(message):
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        if not now - PAST <= when <= now + FUTURE:
+    now = _utc_naive(now)
+    earliest, latest = now - PAST, now + FUTURE
+    names, has_day = _stamps(type(message))
+    found = [(name, getattr(message, name)) for name in names]
+    day = getattr(message, "day", None) if has_day else None
+    if isinstance(day, date):
+        found.append(("day", datetime.combine(day, time(12))))
+    for name, when in found:
+        if when is not None and not earliest <= _utc_naive(when) <= latest:
             return (f"{name} is not within {PAST.days} days before and {FUTURE.days} day "
                     "after the relay's clock")
     return None

@@ -24,6 +24,8 @@ from relay.validate import Inbound
 from wire.protocol import ConfigReported, Status, Telemetry
 
 _CHUNK = 400  # rows per multi-row INSERT (well under SQLite's variable limit)
+# a session's outcome is one of two (frozen) values: shared, not built for every row
+_STORED, _DUPLICATE = Outcome(stored=True), Outcome(stored=False)
 
 def _values(count: int, width: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
@@ -119,7 +121,7 @@ class RelayStore:
             if item.kind == "sessions":
                 key = (item.device_id, item.message.id)
                 if key in first:
-                    outcomes[i] = Outcome(stored=False)  # the same message twice in one batch
+                    outcomes[i] = _DUPLICATE  # the same message twice in one batch
                 else:
                     first[key] = i
         stored: set[tuple[str, str]] = set()
@@ -130,7 +132,7 @@ class RelayStore:
                                 "RETURNING device, id", [v for row in chunk for v in row])
             stored.update((dev, mid) for dev, mid in cursor.fetchall())
         for key, i in first.items():
-            outcomes[i] = Outcome(stored=key in stored)
+            outcomes[i] = _STORED if key in stored else _DUPLICATE
 
     def _mints(self, tx: Tx, items: Sequence[Inbound], outcomes: list, now: str) -> None:
         first: dict[tuple[str, str], int] = {}
