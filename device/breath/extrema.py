@@ -104,6 +104,7 @@ class StrokeTracker:
         self.extrema: deque[Extremum] = deque(maxlen=8)
         self._trail: deque[tuple[float, float]] = deque(maxlen=max(8, round(30.0 * fps)))
         self._last_t: float | None = None
+        self._h = self._depth = self._ydelay = 0.0  # this sample's confirm, depth and lag
         self.reset(None)
 
     def reset(self, t: float | None) -> None:
@@ -252,8 +253,6 @@ class StrokeTracker:
             return True
         return y >= self.stroke_from if going_up else y <= self.stroke_from
 
-    _depth = 0.0
-
     def _end_hold_now(self, t: float) -> None:
         """A turn was confirmed inside a "hold" the level test never saw end: the signal slid
         away slowly, so it was a slow turn, not a hold. Close it and forget it as a hold."""
@@ -270,13 +269,8 @@ class StrokeTracker:
             self.level += self._level_alpha * dev
             return False
         # the departure began when the signal was last near the level
-        back = 0
-        for k, old in enumerate(reversed(self._recent)):
-            if abs(old - self.level) <= leave / 3.0:
-                back = k
-                break
-        else:
-            back = len(self._recent) - 1
+        back = next((k for k, old in enumerate(reversed(self._recent))
+                     if abs(old - self.level) <= leave / 3.0), len(self._recent) - 1)
         end = t - ydelay - back / self.fps
         state = 1 if dev > 0 else -1
         self._new_stroke(self.level)
@@ -311,9 +305,6 @@ class StrokeTracker:
                 self._end_hold_now(t)
                 return self._confirm("trough", t, tc, y)
         return None
-
-    _h = 0.0
-    _ydelay = 0.0
 
     def _first_stroke(self, t: float, tc: float, y: float) -> Extremum | None:
         if self.lo is None or y < self.lo:
