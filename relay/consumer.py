@@ -287,8 +287,8 @@ class Consumer:
                     id=rejection.message_id, ok=False,
                     error=f"refused ({rejection.reason}): {rejection.detail}"[:500]))
         stored: dict[tuple[str, bool], list[str]] = {}  # (device, duplicate) -> ids
-        valid = [entry.result for entry in inbound]
-        for entry, item, outcome in zip(inbound, valid, outcomes, strict=True):
+        for entry, outcome in zip(inbound, outcomes, strict=True):
+            item = entry.result
             self.counts[item.kind] += 1
             if outcome is None:
                 continue
@@ -310,6 +310,7 @@ class Consumer:
                 elif outcome.mint is not None:  # asked again, or refused at once
                     self.on_mint_duplicate(outcome.mint)
         self._ack_batches(stored)
+        valid = (entry.result for entry in inbound)
         for device_id in {i.device_id for i in valid if i.kind == protocol.CONFIG_REPORTED or (
                 i.kind == protocol.STATUS and getattr(i.message, "state", "") == "online")}:
             self._desired_again(device_id)
